@@ -1,0 +1,43 @@
+# Lightbox. `make run` starts it with demo data; `make test` runs every
+# test. Both install what they need (Debian packages as root, Go tools).
+
+GO       ?= go
+BIN      := bin/lightbox
+DATA     ?= ./lightbox-data
+HTTP     ?= 127.0.0.1:8443
+FUZZTIME ?= 30s
+
+.PHONY: all build run test bench fuzz deps test-deps vet clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+test-deps:
+	@scripts/deps.sh --test
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/lightbox
+
+run: build
+	$(BIN) serve --data $(DATA) --http $(HTTP) --testdata ./testdata
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build ./...
+
+test: test-deps vet
+	scripts/test-services.sh $(GO) test -count=1 -timeout 20m ./...
+	FUZZTIME=10s scripts/fuzz.sh
+
+bench: test-deps build
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./dicom/...
+	scripts/bench-render.sh
+
+fuzz: deps
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+clean:
+	rm -rf bin

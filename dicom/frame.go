@@ -1,0 +1,14 @@
+package dicom
+
+// Frame is one decoded frame: the stored pixel values, sign-extended per
+// Pixel Representation and masked to Bits Stored, before any LUT. Colour
+// samples are interleaved (R,G,B / Y,Cb,Cr per pixel) whatever the file's
+// planar configuration.
+type Frame struct {
+	Index       int    // from 0
+	Rows        int    // height
+	Columns     int    // width
+	Samples     int    // 1 for grey and palette, 3 for colour
+	Photometric string // of Pix, which may differ from the file's after a codec converted colour
+	Pix         []int32
+}
