@@ -381,7 +381,7 @@ func (l *layout) fragmentsFrom(s *scanner, off int64) error {
 				return fmt.Errorf("%w: basic offset table length %d is not a multiple of 4", ErrMalformed, h.length)
 			}
 			l.bot = make([]byte, h.length)
-			if _, err := s.src.ReadAt(l.bot, h.value); err != nil {
+			if _, err := s.src.ReadAt(l.bot, h.value); err != nil && h.length > 0 {
 				return fmt.Errorf("read basic offset table: %w", err)
 			}
 			first = false

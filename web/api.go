@@ -137,6 +137,7 @@ func (s *server) getFile(w http.ResponseWriter, r *http.Request) {
 type presetInfo struct {
 	Name   string  `json:"name"`
 	Label  string  `json:"label"`
+	Shows  string  `json:"shows,omitempty"`
 	Center float64 `json:"center"`
 	Width  float64 `json:"width"`
 }
@@ -150,7 +151,7 @@ func (s *server) listPresets(w http.ResponseWriter, r *http.Request) {
 
 // view is a parsed, validated render request.
 type view struct {
-	mode   string // "" (file's first window, else min-max), "window", "preset", "index", "minmax"
+	mode   string // "" (the file's default), "window", "preset", "index", "voilut", "minmax"
 	center float64
 	width  float64
 	preset string
@@ -173,13 +174,13 @@ const maxSide = 4096
 func parseView(q url.Values) (view, error) {
 	v := view{format: "png", q: 90}
 	chosen := 0
-	for _, k := range []string{"window", "preset", "windowIndex", "minmax"} {
+	for _, k := range []string{"window", "preset", "windowIndex", "voiLUT", "minmax"} {
 		if _, ok := q[k]; ok {
 			chosen++
 		}
 	}
 	if chosen > 1 {
-		return v, badRequest("give only one of window, preset, windowIndex, minmax")
+		return v, badRequest("give only one of window, preset, windowIndex, voiLUT, minmax")
 	}
 	switch {
 	case q.Has("window"):
@@ -205,6 +206,12 @@ func parseView(q url.Values) (view, error) {
 			return v, badRequest("windowIndex must be a whole number from 0")
 		}
 		v.mode, v.index = "index", i
+	case q.Has("voiLUT"):
+		i, err := strconv.Atoi(q.Get("voiLUT"))
+		if err != nil || i < 0 {
+			return v, badRequest("voiLUT must be a whole number from 0")
+		}
+		v.mode, v.index = "voilut", i
 	case q.Has("minmax"):
 		switch q.Get("minmax") {
 		case "", "1", "true":
@@ -256,23 +263,6 @@ func side(q url.Values, k string) (int, error) {
 	return n, nil
 }
 
-// fitSize returns the output size for a cols×rows frame asked to fit in
-// w×h (either may be 0, "free"), keeping the aspect ratio.
-func fitSize(cols, rows, w, h int) (int, int) {
-	if cols <= 0 || rows <= 0 || (w == 0 && h == 0) {
-		return cols, rows
-	}
-	sx := float64(w) / float64(cols)
-	sy := float64(h) / float64(rows)
-	s := sx
-	if w == 0 || (h != 0 && sy < sx) {
-		s = sy
-	}
-	ow := max(1, int(math.Round(float64(cols)*s)))
-	oh := max(1, int(math.Round(float64(rows)*s)))
-	return min(ow, maxSide), min(oh, maxSide)
-}
-
 func (s *server) renderFrame(w http.ResponseWriter, r *http.Request) {
 	e := s.lookup(w, r)
 	if e == nil {
@@ -297,14 +287,16 @@ func (s *server) renderFrame(w http.ResponseWriter, r *http.Request) {
 		writeError(w, st, msg)
 		return
 	}
-	if v.mode == "index" {
-		if ws := e.Meta.Image.WindowsOf(n); v.index >= len(ws) {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("windowIndex %d: frame %d has %d window(s)", v.index, n, len(ws)))
-			return
-		}
+	if ws := e.Meta.Image.WindowsOf(n); v.mode == "index" && v.index >= len(ws) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("windowIndex %d: frame %d has %d window(s)", v.index, n, len(ws)))
+		return
+	}
+	if ls := e.Meta.Image.VOILUTs; v.mode == "voilut" && v.index >= len(ls) {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("voiLUT %d: the file has %d VOI LUT(s)", v.index, len(ls)))
+		return
 	}
 
-	sum := sha256.Sum256([]byte(e.ID + "|" + e.version() + "|" + strconv.Itoa(n) + "|" + v.key()))
+	sum := sha256.Sum256([]byte(s.epoch + "|" + e.ID + "|" + e.version() + "|" + strconv.Itoa(n) + "|" + v.key()))
 	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
 	w.Header().Set("ETag", etag)
 	// Revalidate every time (no-cache) but keep the bytes in the private
@@ -321,7 +313,7 @@ func (s *server) renderFrame(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	body, ctype, err := renderEntry(e, n, v)
+	out, err := renderEntry(e, n, v)
 	if err != nil {
 		var he *httpError
 		if errors.As(err, &he) {
@@ -336,9 +328,12 @@ func (s *server) renderFrame(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, cleanError(err, s.cat.root, e.Name, e.Path))
 		return
 	}
-	w.Header().Set("Content-Type", ctype)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	_, _ = w.Write(body)
+	w.Header().Set("Content-Type", out.ctype)
+	w.Header().Set("Content-Length", strconv.Itoa(len(out.body)))
+	if out.window != "" {
+		w.Header().Set("X-Lightbox-Window", out.window)
+	}
+	_, _ = w.Write(out.body)
 }
 
 // etagMatch reports whether an If-None-Match header names etag.

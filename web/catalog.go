@@ -128,7 +128,7 @@ func (c *catalog) scan() {
 		}
 		// Symlinks and other non-regular files are not followed: the
 		// server shows what is inside the folder, nothing it points at.
-		if !d.Type().IsRegular() || !candidate(d.Name()) {
+		if !d.Type().IsRegular() || !candidate(p, d.Name()) {
 			return nil
 		}
 		if len(list) >= maxCatalogFiles {
@@ -160,20 +160,29 @@ func (c *catalog) scan() {
 	c.mu.Unlock()
 }
 
-// candidate reports whether a file name may be a DICOM file. DICOM files
-// often have no extension at all (PACS exports, DICOMDIR trees), so only
-// names that are clearly something else are left out.
-func candidate(name string) bool {
-	if strings.HasPrefix(name, ".") || strings.EqualFold(name, "DICOMDIR") {
+// candidate reports whether a file should be listed: its name says DICOM
+// (.dcm, .dicom, .dic), or it carries the Part 10 "DICM" mark at byte 128,
+// as PACS exports without extension do. Anything else in the folder
+// (licences, checksums, fuzz corpora) is not the viewer's business; a file
+// that claims to be DICOM but fails to parse is listed with its error.
+func candidate(path, name string) bool {
+	if strings.HasPrefix(name, ".") {
 		return false
 	}
 	switch strings.ToLower(filepath.Ext(name)) {
-	case ".md", ".txt", ".json", ".png", ".jpg", ".jpeg", ".gif", ".go",
-		".sh", ".py", ".zip", ".gz", ".tar", ".html", ".csv", ".xml", ".pdf",
-		".license", ".yaml", ".yml":
+	case ".dcm", ".dicom", ".dic":
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
 		return false
 	}
-	return true
+	defer f.Close()
+	var b [4]byte
+	if _, err := f.ReadAt(b[:], 128); err != nil {
+		return false
+	}
+	return string(b[:]) == "DICM"
 }
 
 // readHeader reads one file's header for listing. The error text names the

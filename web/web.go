@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 )
@@ -36,6 +38,9 @@ type server struct {
 	cat    *catalog
 	log    *slog.Logger
 	render chan struct{} // semaphore of concurrent renders
+	// epoch is part of every ETag: a restarted server may run a changed
+	// pipeline, so its renders never match an older cache entry.
+	epoch string
 }
 
 // New builds the HTTP handler: routes, middleware and the embedded UI. It
@@ -54,7 +59,7 @@ func New(cfg Config) (http.Handler, error) {
 	if n <= 0 {
 		n = runtime.NumCPU()
 	}
-	s := &server{cat: cat, log: log, render: make(chan struct{}, n)}
+	s := &server{cat: cat, log: log, render: make(chan struct{}, n), epoch: strconv.FormatInt(time.Now().UnixNano(), 36)}
 
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -366,7 +367,7 @@ type association struct {
 }
 
 func newAssociation(s *Server, cfg *Config, conn net.Conn) *association {
-	cr := &connReader{c: conn, timeout: cfg.ARTIMTimeout, quickAck: quickAcker(conn)}
+	cr := &connReader{c: conn, until: time.Now().Add(cfg.ARTIMTimeout), quickAck: quickAcker(conn)}
 	a := &association{srv: s, cfg: cfg, conn: conn, cr: cr, remote: conn.RemoteAddr()}
 	a.stream = &pdvStream{r: bufio.NewReaderSize(cr, 64<<10), maxPDU: cfg.MaxPDULength}
 	return a
@@ -398,7 +399,7 @@ func (a *association) serve(ctx context.Context) {
 	if !a.associate() {
 		return
 	}
-	a.cr.timeout = a.cfg.IdleTimeout
+	a.cr.timeout, a.cr.until = a.cfg.IdleTimeout, time.Time{}
 	stop := context.AfterFunc(ctx, a.shutdown)
 	defer stop()
 	a.loop(context.WithoutCancel(ctx))
@@ -504,12 +505,9 @@ func (a *association) abort(err error) {
 // our last PDU, so that the peer sees that PDU rather than a reset and the
 // TIME_WAIT state lands on its side (PS3.8 9.1.5, Sta13).
 func (a *association) linger() {
-	a.cr.timeout = a.cfg.ARTIMTimeout
+	a.cr.until = time.Now().Add(a.cfg.ARTIMTimeout)
 	a.cr.interrupted.Store(false)
-	if cw, ok := a.conn.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	}
-	io.CopyN(io.Discard, a.stream.r, 1<<20)
+	io.CopyN(io.Discard, a.stream.r, 64<<10)
 }
 
 // loop serves DIMSE messages until release, abort or shutdown.
@@ -683,14 +681,21 @@ var errInterrupted = errors.New("interrupted by shutdown")
 // measures the peer's silence rather than the length of a transfer, and
 // asks Linux for an immediate ACK after each read (see quickAcker).
 type connReader struct {
-	c           net.Conn
-	timeout     time.Duration
+	c       net.Conn
+	timeout time.Duration
+	// until, when set, is an absolute deadline that replaces timeout: a
+	// peer trickling bytes must not stretch ARTIM.
+	until       time.Time
 	quickAck    func()
-	interrupted atomicBool
+	interrupted atomic.Bool
 }
 
 func (r *connReader) Read(p []byte) (int, error) {
-	r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	if r.until.IsZero() {
+		r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	} else {
+		r.c.SetReadDeadline(r.until)
+	}
 	if r.interrupted.Load() {
 		return 0, errInterrupted
 	}

@@ -57,7 +57,9 @@ func (s Status) IsSuccess() bool { return s == StatusSuccess }
 func (s Status) IsWarning() bool { return s == 0x0001 || s&0xF000 == 0xB000 }
 
 // IsFailure reports whether s says the instance was not stored.
-func (s Status) IsFailure() bool { return !s.IsSuccess() && !s.IsWarning() && !s.IsPending() && !s.IsCancel() }
+func (s Status) IsFailure() bool {
+	return !s.IsSuccess() && !s.IsWarning() && !s.IsPending() && !s.IsCancel()
+}
 
 // IsPending reports whether s is FF00 or FF01 (not used by C-STORE).
 func (s Status) IsPending() bool { return s == 0xFF00 || s == 0xFF01 }

@@ -1,0 +1,261 @@
+package dicom
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestOpenAll opens every test file and decodes its first, middle and last
+// frame: whatever the syntax, a frame has the header's shape.
+func TestOpenAll(t *testing.T) {
+	for _, path := range testFiles(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			f, err := Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := f.Meta
+			if m.SOPInstanceUID == "" || m.TransferSyntaxUID == "" {
+				t.Errorf("missing UIDs: %+v", m)
+			}
+			for _, i := range sampleFrames(f.NumFrames()) {
+				fr, err := f.Frame(i)
+				if err != nil {
+					t.Fatalf("frame %d: %v", i+1, err)
+				}
+				if fr.Rows != m.Image.Rows || fr.Columns != m.Image.Columns || len(fr.Pix) != fr.Rows*fr.Columns*fr.Samples {
+					t.Errorf("frame %d: %dx%dx%d with %d samples", i+1, fr.Columns, fr.Rows, fr.Samples, len(fr.Pix))
+				}
+			}
+			if _, err := f.Frame(f.NumFrames()); !errors.Is(err, ErrNoFrame) && !errors.Is(err, ErrNoPixels) {
+				t.Errorf("frame past the end: %v, want ErrNoFrame", err)
+			}
+		})
+	}
+}
+
+// TestMeta pins what the metadata model must say about files whose
+// content is known, including the pitfalls: enhanced CT keeps rescale and
+// window only in its functional groups.
+func TestMeta(t *testing.T) {
+	tests := []struct {
+		file  string
+		check func(m *Meta) string
+	}{
+		{"ct-enhanced-multiframe.dcm", func(m *Meta) string {
+			if m.Image.NumberOfFrames != 2 || m.Series.Modality != "CT" {
+				return "want 2 CT frames"
+			}
+			if m.Image.RescaleOf(0).Intercept != -1024 || m.Image.RescaleOf(1).Slope != 1 {
+				return "rescale from the functional groups missing"
+			}
+			if len(m.Image.WindowsOf(0)) == 0 {
+				return "window from the functional groups missing"
+			}
+			return ""
+		}},
+		{"cr-chest-monochrome1.dcm", func(m *Meta) string {
+			if !m.Image.PhotometricIs("MONOCHROME1") || m.Image.Rows < 1000 {
+				return "want a large MONOCHROME1 image"
+			}
+			return ""
+		}},
+		{"ct-signed-rescale-small.dcm", func(m *Meta) string {
+			if m.Image.PixelRepresentation != 1 || m.Image.Rescale.Intercept == 0 {
+				return "want signed pixels with a rescale intercept"
+			}
+			return ""
+		}},
+		{"ct-j2k-lossy.dcm", func(m *Meta) string {
+			if !m.Image.LossyCompression {
+				return "lossy JPEG 2000 must be flagged lossy"
+			}
+			return ""
+		}},
+		{"us-palette-rle-10frame.dcm", func(m *Meta) string {
+			if m.Image.Palette == nil || m.Image.Palette.Red.Entries == 0 {
+				return "palette missing"
+			}
+			return ""
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			f, err := Open(filepath.Join("../testdata", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if msg := tc.check(&f.Meta); msg != "" {
+				t.Errorf("%s: %+v", msg, f.Meta.Image)
+			}
+		})
+	}
+}
+
+// elem encodes one explicit VR little endian element.
+func elem(group, element uint16, vr string, value []byte) []byte {
+	var b bytes.Buffer
+	binary.Write(&b, binary.LittleEndian, group)
+	binary.Write(&b, binary.LittleEndian, element)
+	b.WriteString(vr)
+	if longVR(vr) {
+		b.Write([]byte{0, 0})
+		binary.Write(&b, binary.LittleEndian, uint32(len(value)))
+	} else {
+		binary.Write(&b, binary.LittleEndian, uint16(len(value)))
+	}
+	b.Write(value)
+	return b.Bytes()
+}
+
+func us(v uint16) []byte { return binary.LittleEndian.AppendUint16(nil, v) }
+
+func str(s string) []byte {
+	if len(s)%2 == 1 {
+		s += " "
+	}
+	return []byte(s)
+}
+
+// synthetic builds a Part 10 file in explicit VR little endian with the
+// given image header and pixel data length; pixels are left to the caller.
+func synthetic(rows, cols, frames int) []byte {
+	var meta bytes.Buffer
+	meta.Write(elem(0x0002, 0x0001, "OB", []byte{0, 1}))
+	meta.Write(elem(0x0002, 0x0010, "UI", str("1.2.840.10008.1.2.1\x00")))
+	var b bytes.Buffer
+	b.Write(make([]byte, 128))
+	b.WriteString("DICM")
+	b.Write(elem(0x0002, 0x0000, "UL", binary.LittleEndian.AppendUint32(nil, uint32(meta.Len()))))
+	b.Write(meta.Bytes())
+	b.Write(elem(0x0008, 0x0018, "UI", str("1.2.3.4")))
+	b.Write(elem(0x0008, 0x0060, "CS", str("CT")))
+	b.Write(elem(0x0028, 0x0002, "US", us(1)))
+	b.Write(elem(0x0028, 0x0004, "CS", str("MONOCHROME2")))
+	b.Write(elem(0x0028, 0x0008, "IS", str(itoa(frames))))
+	b.Write(elem(0x0028, 0x0010, "US", us(uint16(rows))))
+	b.Write(elem(0x0028, 0x0011, "US", us(uint16(cols))))
+	b.Write(elem(0x0028, 0x0100, "US", us(16)))
+	b.Write(elem(0x0028, 0x0101, "US", us(12)))
+	b.Write(elem(0x0028, 0x0102, "US", us(11)))
+	b.Write(elem(0x0028, 0x0103, "US", us(0)))
+	return b.Bytes()
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// pixelHeader is the (7FE0,0010) OW element header for n bytes.
+func pixelHeader(n uint32) []byte {
+	b := elem(0x7FE0, 0x0010, "OW", nil)
+	binary.LittleEndian.PutUint32(b[8:], n)
+	return b
+}
+
+// TestMalformed feeds broken files and checks each gets an error that
+// says what was wrong, and no panic.
+func TestMalformed(t *testing.T) {
+	good := append(synthetic(4, 4, 1), pixelHeader(32)...)
+	good = append(good, make([]byte, 32)...)
+	if _, err := Parse(bytes.NewReader(good), int64(len(good))); err != nil {
+		t.Fatalf("the well-formed base file fails: %v", err)
+	}
+	real, err := os.ReadFile("../testdata/mr-small.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		data []byte
+		want string
+	}{
+		{"empty", nil, "too short"},
+		{"not DICOM", bytes.Repeat([]byte("hello "), 40), "no DICM"},
+		{"truncated header", real[:200], ""},
+		{"truncated pixels", real[:len(real)-200], "pixel data length"},
+		{"huge element length", func() []byte {
+			b := append(synthetic(4, 4, 1), elem(0x0010, 0x0010, "UT", nil)...)
+			binary.LittleEndian.PutUint32(b[len(b)-4:], 0xFFFFFFF0)
+			return b
+		}(), "runs past the end"},
+		{"pixel length short of header", append(append(synthetic(64, 64, 2), pixelHeader(32)...), make([]byte, 32)...), "does not match the header"},
+		{"rows zero", append(append(synthetic(0, 4, 1), pixelHeader(32)...), make([]byte, 32)...), "image is"},
+		{"absurd geometry", append(append(synthetic(65535, 65535, 1), pixelHeader(32)...), make([]byte, 32)...), "samples per frame"},
+		{"unterminated encapsulated", append(synthetic(4, 4, 1), []byte{0xE0, 0x7F, 0x10, 0x00, 'O', 'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0}...), "need 8 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse(bytes.NewReader(tc.data), int64(len(tc.data)))
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrNotDICOM) {
+				t.Errorf("error %q is neither ErrMalformed nor ErrNotDICOM", err)
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestHeaderOfHugeFile reads the header of a 500 MB multi-frame file and
+// checks the reader allocates a small, fixed amount: the pixels are never
+// read. The file is sparse, so it costs no disk.
+func TestHeaderOfHugeFile(t *testing.T) {
+	const rows, cols, frames = 512, 512, 1000 // 2 bytes a pixel: 524 MB
+	path := filepath.Join(t.TempDir(), "huge.dcm")
+	h := append(synthetic(rows, cols, frames), pixelHeader(rows*cols*2*frames)...)
+	fh, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fh.Write(h)
+	if err := fh.Truncate(int64(len(h)) + rows*cols*2*frames); err != nil {
+		t.Fatal(err)
+	}
+	fh.Close()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f, err := Open(path)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.NumFrames() != frames {
+		t.Fatalf("%d frames, want %d", f.NumFrames(), frames)
+	}
+	if got := after.TotalAlloc - before.TotalAlloc; got > 20<<20 {
+		t.Errorf("reading the header allocated %d bytes, want under 20 MB", got)
+	}
+	fr, err := f.Frame(frames - 1)
+	if err != nil || len(fr.Pix) != rows*cols {
+		t.Errorf("last frame: %v", err)
+	}
+}
+
+// FuzzParse feeds the header reader and frame decoder mutated real files.
+func FuzzParse(f *testing.F) {
+	for _, p := range testFiles(f) {
+		if st, err := os.Stat(p); err == nil && st.Size() < 200<<10 {
+			b, _ := os.ReadFile(p)
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		file, err := Parse(bytes.NewReader(b), int64(len(b)))
+		if err != nil {
+			return
+		}
+		for i := 0; i < file.NumFrames() && i < 2; i++ {
+			file.Frame(i)
+		}
+	})
+}

@@ -1,0 +1,58 @@
+-- Lightbox catalog, SQLite. The same tables as the PostgreSQL schema;
+-- STRICT so that a value of the wrong type is an error, as it is there.
+-- Text compares bytewise (BINARY), which is what the orphan scan merges
+-- on. received_at is TEXT "2006-01-02T15:04:05.000000Z" (UTC, fixed width).
+
+CREATE TABLE patients (
+    id                INTEGER PRIMARY KEY,
+    patient_id        TEXT NOT NULL UNIQUE,
+    patient_name      TEXT NOT NULL DEFAULT '',
+    patient_name_norm TEXT NOT NULL DEFAULT '',
+    birth_date        TEXT NOT NULL DEFAULT '',
+    sex               TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX patients_name_norm ON patients (patient_name_norm);
+
+CREATE TABLE studies (
+    id                       INTEGER PRIMARY KEY,
+    patient_pk               INTEGER NOT NULL REFERENCES patients (id),
+    study_uid                TEXT NOT NULL UNIQUE,
+    study_date               TEXT NOT NULL DEFAULT '',
+    study_time               TEXT NOT NULL DEFAULT '',
+    accession_number         TEXT NOT NULL DEFAULT '',
+    study_description        TEXT NOT NULL DEFAULT '',
+    referring_physician      TEXT NOT NULL DEFAULT '',
+    referring_physician_norm TEXT NOT NULL DEFAULT '',
+    study_id                 TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX studies_patient ON studies (patient_pk);
+CREATE INDEX studies_date ON studies (study_date, study_time, id);
+CREATE INDEX studies_accession ON studies (accession_number);
+
+CREATE TABLE series (
+    id                 INTEGER PRIMARY KEY,
+    study_pk           INTEGER NOT NULL REFERENCES studies (id),
+    series_uid         TEXT NOT NULL UNIQUE,
+    modality           TEXT NOT NULL DEFAULT '',
+    series_number      INTEGER,
+    series_description TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX series_study ON series (study_pk);
+
+CREATE TABLE instances (
+    id                  INTEGER PRIMARY KEY,
+    series_pk           INTEGER NOT NULL REFERENCES series (id),
+    sop_uid             TEXT NOT NULL UNIQUE,
+    sop_class_uid       TEXT NOT NULL,
+    instance_number     INTEGER,
+    number_of_frames    INTEGER NOT NULL DEFAULT 1,
+    pixel_rows          INTEGER NOT NULL DEFAULT 0,
+    pixel_columns       INTEGER NOT NULL DEFAULT 0,
+    transfer_syntax_uid TEXT NOT NULL DEFAULT '',
+    size                INTEGER NOT NULL,
+    sha256              BLOB NOT NULL CHECK (length(sha256) = 32),
+    blob_key            TEXT NOT NULL UNIQUE,
+    received_at         TEXT NOT NULL,
+    source              TEXT NOT NULL DEFAULT ''
+) STRICT;
+CREATE INDEX instances_series ON instances (series_pk);
