@@ -49,8 +49,43 @@ func (es elems) strs(t tag.Tag) []string {
 			out[i] = strconv.FormatFloat(n, 'g', -1, 64)
 		}
 		return out
+	case []byte:
+		return unknownVR(e, v)
 	}
 	return nil
+}
+
+// unknownVR reads a value some writers encode as UN although the
+// dictionary knows its VR (PS3.5 6.2.2 lets a reader use the dictionary).
+func unknownVR(e *dcm.Element, v []byte) []string {
+	info, err := tag.Find(e.Tag)
+	if err != nil || len(info.VRs) == 0 {
+		return nil
+	}
+	var out []string
+	switch vr := info.VRs[0]; vr {
+	case "US", "SS":
+		for i := 0; i+1 < len(v); i += 2 {
+			n := int(binary.LittleEndian.Uint16(v[i:]))
+			if vr == "SS" {
+				n = int(int16(n))
+			}
+			out = append(out, strconv.Itoa(n))
+		}
+	case "UL", "SL":
+		for i := 0; i+3 < len(v); i += 4 {
+			n := int64(binary.LittleEndian.Uint32(v[i:]))
+			if vr == "SL" {
+				n = int64(int32(n))
+			}
+			out = append(out, strconv.FormatInt(n, 10))
+		}
+	case "AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UI", "UR", "UT":
+		for _, s := range strings.Split(string(v), `\`) {
+			out = append(out, strings.TrimRight(strings.TrimSpace(s), "\x00"))
+		}
+	}
+	return out
 }
 
 func (es elems) str(t tag.Tag) string {

@@ -96,6 +96,23 @@ func unpack(data []byte, bitOff int, out []int32, bitsAllocated int, shift uint,
 			out[k] = conv(uint32(data[k]))
 		}
 	case 16:
+		if order == binary.LittleEndian && shift == 0 {
+			// The common case (CT, MR, X-ray) in one tight loop: shift the
+			// stored bits to the top of a 16-bit word and back, which masks
+			// and sign-extends at once.
+			up := uint(16 - stored)
+			d := data[:2*len(out)]
+			if signed {
+				for k := range out {
+					out[k] = int32(int16(binary.LittleEndian.Uint16(d[2*k:])<<up) >> up)
+				}
+			} else {
+				for k := range out {
+					out[k] = int32(binary.LittleEndian.Uint16(d[2*k:]) << up >> up)
+				}
+			}
+			return
+		}
 		if order == binary.LittleEndian {
 			for k := range out {
 				out[k] = conv(uint32(data[2*k]) | uint32(data[2*k+1])<<8)

@@ -137,9 +137,9 @@ func (w *whereBuilder) add(spec keySpec, v string) error {
 	case kindUID:
 		return w.addUIDs(spec.column, v)
 	case kindDate:
-		return w.addRange(spec.column, v, validDate)
+		return w.addRange(spec.column, v, validDate, "")
 	case kindTime:
-		return w.addRange(spec.column, v, validTime)
+		return w.addRange(spec.column, v, validTime, "~")
 	case kindInt:
 		return w.addInt(spec.column, v)
 	case kindModalities:
@@ -151,7 +151,7 @@ func (w *whereBuilder) add(spec keySpec, v string) error {
 // addText adds single value, wildcard or universal matching.
 func (w *whereBuilder) addText(col, v string) error {
 	switch {
-	case v == "" || strings.Trim(v, "*") == "" && v != "":
+	case strings.Trim(v, "*") == "":
 		// Universal matching: "" and "*" match everything, even empty.
 		return nil
 	case strings.ContainsAny(v, "*?"):
@@ -188,7 +188,9 @@ func (w *whereBuilder) addUIDs(col, v string) error {
 // addRange adds exact or range matching for DA and TM, whose stored forms
 // sort as strings. An empty stored value never matches a range (PS3.4
 // C.2.2.2.5).
-func (w *whereBuilder) addRange(col, v string, valid func(string) bool) error {
+// hiPad is appended to an upper bound so that it includes everything
+// within its precision: for TM, "-10" means up to 10:59:59.999999.
+func (w *whereBuilder) addRange(col, v string, valid func(string) bool, hiPad string) error {
 	if v == "" {
 		return nil
 	}
@@ -208,12 +210,7 @@ func (w *whereBuilder) addRange(col, v string, valid func(string) bool) error {
 		w.conds = append(w.conds, col+" >= "+w.arg(lo))
 	}
 	if hi != "" {
-		// A time's upper bound includes everything within its precision:
-		// "-10" means up to 10:59:59.999999.
-		if valid == validTime {
-			hi += "~"
-		}
-		w.conds = append(w.conds, col+" <= "+w.arg(hi))
+		w.conds = append(w.conds, col+" <= "+w.arg(hi+hiPad))
 	}
 	return nil
 }

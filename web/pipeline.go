@@ -16,7 +16,7 @@ type rendered struct {
 	body  []byte
 	ctype string
 	// window is the VOI window the picture was made with, "C,W", or empty
-	// for colour images and VOI LUTs: the viewer shows it and starts a
+	// for colour and palette images (no VOI applies) and VOI LUTs: the viewer shows it and starts a
 	// window/level drag from it.
 	window string
 }
@@ -67,7 +67,7 @@ func renderEntry(e *entry, n int, v view) (rendered, error) {
 		return rendered{}, err
 	}
 	out := rendered{ctype: "image/png"}
-	if fr.Samples == 1 {
+	if pi := fr.Photometric; pi == "MONOCHROME1" || pi == "MONOCHROME2" {
 		if voi, err := dicom.ResolveVOI(&f.Meta, fr, dv); err == nil && voi.LUT == nil {
 			out.window = strconv.FormatFloat(voi.Window.Center, 'g', 8, 64) + "," + strconv.FormatFloat(voi.Window.Width, 'g', 8, 64)
 		}

@@ -192,6 +192,7 @@ func part10Header(class, inst, ts string) []byte {
 
 // part10 holds what the tests need of a Part 10 file.
 type part10 struct {
+	path           string
 	transferSyntax string
 	sopClass       string
 	sopInstance    string
@@ -290,4 +291,80 @@ func runEnv(env []string, name string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// echoRQ is an A-ASSOCIATE-RQ proposing Verification and CT storage, as a
+// raw test client sends it.
+func echoRQ(calling, called string) *associateRQ {
+	return &associateRQ{
+		protocolVersion: 1,
+		calledAE:        called,
+		callingAE:       calling,
+		appContext:      ApplicationContext,
+		contexts: []proposedContext{
+			{id: 1, abstractSyntax: VerificationSOPClass, transferSyntaxes: []string{ImplicitVRLittleEndian}},
+			{id: 3, abstractSyntax: CTImageStorage, transferSyntaxes: []string{ImplicitVRLittleEndian, ExplicitVRLittleEndian}},
+		},
+		maxLength:    16384,
+		implClassUID: "1.2.3.4",
+	}
+}
+
+// dialRaw connects a raw TCP client with a deadline on everything, so a
+// test that waits for the server can only fail, never hang.
+func dialRaw(tb testing.TB, addr net.Addr) net.Conn {
+	tb.Helper()
+	c, err := net.Dial("tcp", addr.String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
+// readRawPDU reads one PDU (type and body) as a client would.
+func readRawPDU(c net.Conn) (byte, []byte, error) {
+	typ, n, err := readPDUHeader(c)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n > 1<<20 {
+		return 0, nil, fmt.Errorf("PDU length %d", n)
+	}
+	b := make([]byte, n)
+	_, err = io.ReadFull(c, b)
+	return typ, b, err
+}
+
+// associateRaw opens an association with a raw client and returns the
+// connection once A-ASSOCIATE-AC has arrived.
+func associateRaw(tb testing.TB, addr net.Addr, rq *associateRQ) net.Conn {
+	tb.Helper()
+	c := dialRaw(tb, addr)
+	if _, err := c.Write(rq.encode()); err != nil {
+		tb.Fatal(err)
+	}
+	typ, body, err := readRawPDU(c)
+	if err != nil || typ != pduAssociateAC {
+		tb.Fatalf("want A-ASSOCIATE-AC, got type %#x %x: %v", typ, body, err)
+	}
+	return c
+}
+
+// expectAbortAndClose reads until the server closes the connection and
+// reports whether an A-ABORT came first.
+func expectAbortAndClose(tb testing.TB, c net.Conn) {
+	tb.Helper()
+	typ, body, err := readRawPDU(c)
+	if err != nil {
+		tb.Fatalf("want A-ABORT, got error %v", err)
+	}
+	if typ != pduAbort {
+		tb.Fatalf("want A-ABORT, got PDU type %#x %x", typ, body)
+	}
+	c.(*net.TCPConn).CloseWrite()
+	if _, err := io.Copy(io.Discard, c); err != nil {
+		tb.Fatalf("connection not closed after A-ABORT: %v", err)
+	}
 }

@@ -613,7 +613,7 @@ func (a *association) store(ctx context.Context, cmd *command, pc acceptedContex
 		status, comment = StatusCannotUnderstand, "C-STORE-RQ without a data set"
 	case pc.abstractSyntax == VerificationSOPClass || cmd.affectedSOPClass != pc.abstractSyntax:
 		status, comment = StatusSOPClassNotSupported, "SOP class differs from the presentation context's"
-	case !validUID(cmd.affectedSOPInstance):
+	case !plausibleUID(cmd.affectedSOPInstance):
 		status, comment = StatusInvalidSOPInstance, "missing or invalid Affected SOP Instance UID"
 	default:
 		req := &StoreRequest{

@@ -139,3 +139,19 @@ func validUID(s string) bool {
 	}
 	return true
 }
+
+// plausibleUID is the check applied to UIDs received from peers: digits and
+// dots, at most 64 characters. It tolerates what validUID refuses (leading
+// zeros, empty components), which legacy modalities do emit; whoever stores
+// the instance may be stricter.
+func plausibleUID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if (s[i] < '0' || s[i] > '9') && s[i] != '.' {
+			return false
+		}
+	}
+	return true
+}

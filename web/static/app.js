@@ -137,6 +137,8 @@
       li.append(main);
       list.append(li);
     }
+    const sel = list.querySelector(".file.selected");
+    if (sel) sel.scrollIntoView({ block: "nearest" });
   }
 
   async function loadFiles() {
@@ -286,6 +288,8 @@
   }
 
   function renderPresets() {
+    const mod = state.meta && state.meta.Series && state.meta.Series.Modality;
+    $("preset-note").hidden = !state.meta || mod === "CT";
     const box = $("presets");
     box.replaceChildren();
     state.presets.forEach((p, i) => {
@@ -300,7 +304,19 @@
     if (!state.presets.length) box.append(el("span", { class: "muted", text: "No presets." }));
   }
 
+  // isGrey: window/level applies only to MONOCHROME1/2; colour and
+  // palette images are shown as stored.
+  function isGrey() {
+    const pi = state.meta && state.meta.Image && state.meta.Image.PhotometricInterpretation;
+    return !!pi && pi.startsWith("MONOCHROME");
+  }
+
   function renderWindowPanel() {
+    const grey = isGrey();
+    $("window-card").classList.toggle("disabled", !grey);
+    const note = $("window-note");
+    note.hidden = grey || !state.meta;
+    if (state.meta && !grey) note.textContent = `${state.meta.Image.PhotometricInterpretation} image: shown with its own colours; window/level does not apply.`;
     renderPresets();
     const box = $("file-windows");
     box.replaceChildren();
@@ -413,9 +429,10 @@
     ]);
     const cw = currentWindow();
     const s = scale();
+    const grey = isGrey();
     lines($("ov-bl"), [
-      cw ? `W ${num(cw.w, 1)}  L ${num(cw.c, 1)}` : "W –  L –",
-      [windowLabel(), "dim"],
+      grey ? (cw ? `W ${num(cw.w, 1)}  L ${num(cw.c, 1)}` : "W –  L –") : "",
+      [grey ? windowLabel() : im.PhotometricInterpretation, "dim"],
       f.frames > 1 ? `Fr ${state.frame + 1} / ${f.frames}` : "",
       s ? `Zoom ${Math.round(s * 100)}%` : "",
       [state.img ? (state.imgExact ? "Lossless view" : "Preview") : "", "dim"],
@@ -538,6 +555,7 @@
       showMessage("loaded");
       viewport.dataset.rendered = `${req.id}/${req.url.match(/frames\/(\d+)/)[1]}`;
       viewport.dataset.renderedSize = `${bmp.width}x${bmp.height}`;
+      viewport.dataset.query = req.url.split("?")[1] || "";
       draw();
       renderOverlays();
       if (!state.wl.mode || state.wl.mode === "default" || state.wl.mode === "minmax") renderWindowPanel();
@@ -622,6 +640,7 @@
     viewport.focus({ preventScroll: true });
     let mode = state.tool;
     if (e.button === 2) mode = "wl";
+    if (mode === "wl" && !isGrey()) return; // nothing to window on colour
     else if (e.button === 1) mode = "pan";
     else if (e.button !== 0) return;
     e.preventDefault();
@@ -721,13 +740,13 @@
       case "f": case "F": fit(); break;
       case "0": actualPixels(); break;
       case "r": case "R": reset(); break;
-      case "m": case "M": setWindow({ mode: "minmax" }); break;
+      case "m": case "M": if (isGrey()) setWindow({ mode: "minmax" }); break;
       case "w": case "W": setTool("wl"); break;
       case "p": case "P": setTool("pan"); break;
       case "z": case "Z": setTool("zoom"); break;
       default: {
         const i = parseInt(e.key, 10);
-        if (i >= 1 && i <= state.presets.length && i <= 9) setWindow({ mode: "preset", preset: state.presets[i - 1].name });
+        if (i >= 1 && i <= state.presets.length && i <= 9 && isGrey()) setWindow({ mode: "preset", preset: state.presets[i - 1].name });
         else return;
       }
     }

@@ -1,0 +1,227 @@
+package storage
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"os"
+	"time"
+
+	"lightbox/dicom"
+)
+
+// Ingest errors: why an instance was refused. Each entrance maps them to
+// its own protocol's status (C-STORE status, STOW-RS failure reason).
+var (
+	// ErrNotDICOM: the bytes are not a DICOM Part 10 file or data set.
+	ErrNotDICOM = errors.New("not DICOM")
+	// ErrBadInstance: DICOM, but malformed or missing what storage needs
+	// (UIDs, a pixel data length that matches the header).
+	ErrBadInstance = errors.New("malformed instance")
+	// ErrSOPClass: a SOP class Lightbox does not store.
+	ErrSOPClass = errors.New("SOP class not supported")
+	// ErrMismatch: the data set is not the instance the request named.
+	ErrMismatch = errors.New("data set does not match the request")
+	// ErrTooLarge: beyond Store.MaxInstance.
+	ErrTooLarge = errors.New("instance too large")
+)
+
+// Outcome says what Ingest did with an instance it accepted.
+type Outcome int
+
+const (
+	// Stored: new, now durable and in the catalog.
+	Stored Outcome = iota
+	// Duplicate: the same bytes were already stored; nothing changed.
+	Duplicate
+	// Conflict: an instance with this SOP Instance UID but other bytes is
+	// stored; it was kept and the new copy discarded. Callers answer with
+	// a warning and log it.
+	Conflict
+)
+
+func (o Outcome) String() string {
+	return [...]string{"stored", "duplicate", "conflict"}[o]
+}
+
+// Store is where every entrance — DIMSE, STOW-RS, browser upload, `lightbox
+// import` — puts what it receives, through Ingest.
+type Store struct {
+	Catalog Catalog
+	Blobs   Blobs
+	// TempDir spools incoming instances; put it on the data disk.
+	TempDir string
+	// SOPClasses, when not nil, lists the SOP classes accepted.
+	SOPClasses map[string]bool
+	// MaxInstance bounds one instance's size in bytes (0: 4 GiB).
+	MaxInstance int64
+}
+
+// Result is what Ingest returns for an accepted instance.
+type Result struct {
+	Outcome  Outcome
+	Instance Instance // the stored record (the first copy, for Conflict)
+}
+
+// Expect is what the sender declared of the instance (DIMSE's Affected SOP
+// Class and Instance UIDs, the transfer syntax of the presentation
+// context); empty fields are not checked.
+type Expect struct {
+	SOPClassUID       string
+	SOPInstanceUID    string
+	TransferSyntaxUID string
+}
+
+// Ingest stores one Part 10 file read from r, from source (e.g.
+// "dimse:CT1@10.0.0.5"). The bytes are stored as they came. Success is
+// returned only once the bytes are durable and the catalog rows committed;
+// on error nothing is stored.
+func (s *Store) Ingest(ctx context.Context, r io.Reader, source string, want Expect) (Result, error) {
+	return s.ingest(ctx, nil, r, source, want)
+}
+
+// IngestDataset stores a data set without file meta information, as DIMSE
+// delivers it: a meta group naming the transfer syntax and UIDs is written
+// in front, so that what is stored is a Part 10 file.
+func (s *Store) IngestDataset(ctx context.Context, meta dicom.FileMeta, r io.Reader, source string) (Result, error) {
+	want := Expect{SOPClassUID: meta.SOPClassUID, SOPInstanceUID: meta.SOPInstanceUID, TransferSyntaxUID: meta.TransferSyntaxUID}
+	return s.ingest(ctx, &meta, r, source, want)
+}
+
+func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, source string, want Expect) (Result, error) {
+	tmp, sum, size, err := s.spool(meta, r)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	f, err := dicom.Parse(tmp, size)
+	switch {
+	case errors.Is(err, dicom.ErrNotDICOM):
+		return Result{}, fmt.Errorf("%w: %v", ErrNotDICOM, err)
+	case err != nil:
+		return Result{}, fmt.Errorf("%w: %v", ErrBadInstance, err)
+	}
+	in, err := s.record(f, want)
+	if err != nil {
+		return Result{}, err
+	}
+	in.Size, in.SHA256, in.Source = size, sum, source
+	if old, err := s.Catalog.GetInstance(ctx, in.SOPInstanceUID); err == nil {
+		return compare(old, sum), nil
+	} else if !errors.Is(err, ErrNotFound) {
+		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
+	}
+	in.BlobKey = NewBlobKey(in.SOPInstanceUID)
+	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+		return Result{}, err
+	}
+	if err := s.Blobs.Put(ctx, in.BlobKey, tmp, size); err != nil {
+		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
+	}
+	stored, err := s.Catalog.PutInstance(ctx, in)
+	if err != nil {
+		// Our blob is now an orphan either way; the first copy stays.
+		s.Blobs.Delete(context.WithoutCancel(ctx), in.BlobKey)
+		if errors.Is(err, ErrExists) {
+			return compare(stored, sum), nil
+		}
+		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
+	}
+	return Result{Outcome: Stored, Instance: stored}, nil
+}
+
+func compare(old Instance, sum [32]byte) Result {
+	if old.SHA256 == sum {
+		return Result{Outcome: Duplicate, Instance: old}
+	}
+	return Result{Outcome: Conflict, Instance: old}
+}
+
+// spool copies the incoming bytes to a temporary file, hashing them on
+// the way, so that the header can be checked before anything is stored and
+// memory stays bounded whatever the instance's size.
+func (s *Store) spool(meta *dicom.FileMeta, r io.Reader) (*os.File, [32]byte, int64, error) {
+	var sum [32]byte
+	tmp, err := os.CreateTemp(s.TempDir, "ingest-*")
+	if err != nil {
+		return nil, sum, 0, fmt.Errorf("spool: %w", err)
+	}
+	fail := func(err error) (*os.File, [32]byte, int64, error) {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, sum, 0, err
+	}
+	h := sha256.New()
+	w := io.MultiWriter(tmp, h)
+	if meta != nil {
+		if err := dicom.WriteFileMeta(w, *meta); err != nil {
+			return fail(fmt.Errorf("%w: %v", ErrBadInstance, err))
+		}
+	}
+	max := s.MaxInstance
+	if max <= 0 {
+		max = 4 << 30
+	}
+	n, err := io.Copy(w, io.LimitReader(r, max+1))
+	if err != nil {
+		return fail(fmt.Errorf("spool: %w", err))
+	}
+	if n > max {
+		return fail(fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max))
+	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return fail(err)
+	}
+	copy(sum[:], sumOf(h))
+	return tmp, sum, size, nil
+}
+
+func sumOf(h hash.Hash) []byte { return h.Sum(nil) }
+
+// record checks the parsed header against what storage needs and what the
+// sender declared, and fills a catalog record.
+func (s *Store) record(f *dicom.File, want Expect) (Instance, error) {
+	m := &f.Meta
+	switch {
+	case m.SOPInstanceUID == "" || m.Study.InstanceUID == "" || m.Series.InstanceUID == "" || m.SOPClassUID == "":
+		return Instance{}, fmt.Errorf("%w: missing SOP Class, SOP Instance, Study or Series Instance UID", ErrBadInstance)
+	case s.SOPClasses != nil && !s.SOPClasses[m.SOPClassUID]:
+		return Instance{}, fmt.Errorf("%w: %s", ErrSOPClass, m.SOPClassUID)
+	case want.SOPInstanceUID != "" && want.SOPInstanceUID != m.SOPInstanceUID:
+		return Instance{}, fmt.Errorf("%w: SOP Instance UID %s in the data set, %s in the request", ErrMismatch, m.SOPInstanceUID, want.SOPInstanceUID)
+	case want.SOPClassUID != "" && want.SOPClassUID != m.SOPClassUID:
+		return Instance{}, fmt.Errorf("%w: SOP Class UID %s in the data set, %s in the request", ErrMismatch, m.SOPClassUID, want.SOPClassUID)
+	}
+	in := Instance{
+		Patient: Patient{PatientID: m.Patient.ID, PatientName: m.Patient.Name, PatientBirthDate: m.Patient.BirthDate, PatientSex: m.Patient.Sex},
+		Study: Study{
+			StudyInstanceUID: m.Study.InstanceUID, StudyDate: m.Study.Date, StudyTime: m.Study.Time,
+			AccessionNumber: m.Study.AccessionNumber, StudyDescription: m.Study.Description,
+			ReferringPhysicianName: m.Study.ReferringPhysian, StudyID: m.Study.ID,
+		},
+		Series:            Series{SeriesInstanceUID: m.Series.InstanceUID, Modality: m.Series.Modality, SeriesDescription: m.Series.Description},
+		SOPClassUID:       m.SOPClassUID,
+		SOPInstanceUID:    m.SOPInstanceUID,
+		NumberOfFrames:    f.NumFrames(),
+		Rows:              m.Image.Rows,
+		Columns:           m.Image.Columns,
+		TransferSyntaxUID: m.TransferSyntaxUID,
+		ReceivedAt:        time.Now().UTC(),
+	}
+	if m.Series.Number != 0 {
+		n := m.Series.Number
+		in.SeriesNumber = &n
+	}
+	if m.Instance.Number != 0 {
+		n := m.Instance.Number
+		in.InstanceNumber = &n
+	}
+	return in, nil
+}

@@ -1,0 +1,182 @@
+package storage
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"lightbox/dicom"
+)
+
+func testFiles(t testing.TB) []string {
+	t.Helper()
+	files, err := filepath.Glob("../testdata/*.dcm")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no test files: %v", err)
+	}
+	sort.Strings(files)
+	return files
+}
+
+// forEachStore runs f against a fresh Store of each catalog kind, with the
+// disk blob store.
+func forEachStore(t *testing.T, f func(t *testing.T, s *Store)) {
+	forEachCatalog(t, func(t *testing.T, c Catalog) {
+		b, err := OpenDisk(filepath.Join(t.TempDir(), "blobs"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f(t, &Store{Catalog: c, Blobs: b, TempDir: t.TempDir()})
+	})
+}
+
+// blobCount counts what the blob store holds.
+func blobCount(t *testing.T, s *Store) int {
+	n := 0
+	if err := s.Blobs.List(context.Background(), "", func(BlobInfo) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestIngestEveryFile stores every test file once, then again (a
+// duplicate, stored once), and reads the bytes back unchanged.
+func TestIngestEveryFile(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		files := testFiles(t)
+		// Some test files are one instance in several transfer syntaxes:
+		// the same SOP Instance UID with other bytes.
+		seen := map[string]bool{}
+		for _, path := range files {
+			raw, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := dicom.Open(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.Ingest(ctx, bytes.NewReader(raw), "import", Expect{})
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			uid := f.Meta.SOPInstanceUID
+			if seen[uid] {
+				if res.Outcome != Conflict {
+					t.Errorf("%s: outcome %v for another copy of %s, want conflict", path, res.Outcome, uid)
+				}
+				continue
+			}
+			seen[uid] = true
+			if res.Outcome != Stored {
+				t.Errorf("%s: outcome %v, want stored", path, res.Outcome)
+			}
+			again, err := s.Ingest(ctx, bytes.NewReader(raw), "import", Expect{})
+			if err != nil || again.Outcome != Duplicate {
+				t.Errorf("%s: second copy: %v %v, want duplicate", path, again.Outcome, err)
+			}
+			rc, err := s.Blobs.Get(ctx, res.Instance.BlobKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got bytes.Buffer
+			got.ReadFrom(rc)
+			rc.Close()
+			if !bytes.Equal(got.Bytes(), raw) {
+				t.Errorf("%s: stored bytes differ from those sent", path)
+			}
+		}
+		if n := blobCount(t, s); n != len(seen) {
+			t.Errorf("%d blobs for %d instances", n, len(seen))
+		}
+	})
+}
+
+// TestIngestConflictKeepsFirst sends a second copy of an instance with
+// other bytes: the first stays, the answer says conflict.
+func TestIngestConflictKeepsFirst(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		raw, _ := os.ReadFile("../testdata/mr-small.dcm")
+		first, err := s.Ingest(ctx, bytes.NewReader(raw), "a", Expect{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := bytes.Clone(raw)
+		changed[len(changed)-300] ^= 0xFF // a pixel
+		res, err := s.Ingest(ctx, bytes.NewReader(changed), "b", Expect{})
+		if err != nil || res.Outcome != Conflict {
+			t.Fatalf("outcome %v, %v; want conflict", res.Outcome, err)
+		}
+		if res.Instance.SHA256 != first.Instance.SHA256 || res.Instance.Source != "a" {
+			t.Error("the first copy was not kept")
+		}
+		if n := blobCount(t, s); n != 1 {
+			t.Errorf("%d blobs, want 1", n)
+		}
+	})
+}
+
+// TestIngestRefuses checks that bad input is refused with the right
+// sentinel and leaves nothing behind.
+func TestIngestRefuses(t *testing.T) {
+	raw, _ := os.ReadFile("../testdata/mr-small.dcm")
+	tests := []struct {
+		name string
+		data []byte
+		want Expect
+		err  error
+	}{
+		{"not DICOM", []byte(strings.Repeat("GIF89a", 100)), Expect{}, ErrNotDICOM},
+		{"truncated", raw[:len(raw)-500], Expect{}, ErrBadInstance},
+		{"wrong instance", raw, Expect{SOPInstanceUID: "1.2.3"}, ErrMismatch},
+	}
+	forEachStore(t, func(t *testing.T, s *Store) {
+		for _, tc := range tests {
+			_, err := s.Ingest(context.Background(), bytes.NewReader(tc.data), "x", tc.want)
+			if !errors.Is(err, tc.err) {
+				t.Errorf("%s: error %v, want %v", tc.name, err, tc.err)
+			}
+		}
+		s.SOPClasses = map[string]bool{"1.2.840.10008.5.1.4.1.1.2": true}
+		if _, err := s.Ingest(context.Background(), bytes.NewReader(raw), "x", Expect{}); !errors.Is(err, ErrSOPClass) {
+			t.Errorf("MR into a CT-only store: %v, want ErrSOPClass", err)
+		}
+		if n := blobCount(t, s); n != 0 {
+			t.Errorf("refused input left %d blobs", n)
+		}
+		if left, _ := os.ReadDir(s.TempDir); len(left) != 0 {
+			t.Errorf("refused input left %d spool files", len(left))
+		}
+	})
+}
+
+// TestIngestDataset stores a bare data set, as DIMSE delivers it, and
+// checks the stored file parses with the declared transfer syntax.
+func TestIngestDataset(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		f, err := dicom.Open("../testdata/ct-signed-implicit-512.dcm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := os.ReadFile("../testdata/ct-signed-implicit-512.dcm")
+		// The data set starts after the meta group, whose length is in
+		// (0002,0000) at offset 140.
+		metaLen := int(raw[140]) | int(raw[141])<<8 | int(raw[142])<<16 | int(raw[143])<<24
+		ds := raw[144+metaLen:]
+		meta := dicom.FileMeta{TransferSyntaxUID: f.Meta.TransferSyntaxUID, SOPClassUID: f.Meta.SOPClassUID, SOPInstanceUID: f.Meta.SOPInstanceUID, SourceAE: "CT1"}
+		res, err := s.IngestDataset(context.Background(), meta, bytes.NewReader(ds), "dimse:CT1@127.0.0.1")
+		if err != nil || res.Outcome != Stored {
+			t.Fatalf("%v %v", res.Outcome, err)
+		}
+		if res.Instance.TransferSyntaxUID != f.Meta.TransferSyntaxUID || res.Instance.NumberOfFrames != 1 || res.Instance.Rows != 512 {
+			t.Errorf("record %+v", res.Instance)
+		}
+	})
+}
