@@ -103,11 +103,14 @@ var ybr8 = func() *ybrTables {
 
 // ybrImage converts interleaved Y, Cb, Cr samples (YBR_FULL, and
 // YBR_FULL_422 once the decoder has given each pixel its own chroma) to RGB.
-func ybrImage(fr *Frame, bits int) *image.NRGBA {
+// exact selects the floating-point equations even for 8 bits: dcmtk uses
+// them for YBR_FULL_422 (DiYBR422PixelTemplate) and the tables for
+// YBR_FULL; the two differ by up to 2 levels.
+func ybrImage(fr *Frame, bits int, exact bool) *image.NRGBA {
 	img := image.NewNRGBA(image.Rect(0, 0, fr.Columns, fr.Rows))
 	pix := fr.Pix
 	out := img.Pix
-	if bits == 8 {
+	if bits == 8 && !exact {
 		t := ybr8
 		for i, o := 0, 0; i+2 < len(pix); i, o = i+3, o+4 {
 			y, cb, cr := pix[i], uint8(clamp8(pix[i+1])), uint8(clamp8(pix[i+2]))
@@ -118,8 +121,8 @@ func ybrImage(fr *Frame, bits int) *image.NRGBA {
 		}
 		return img
 	}
-	// Wider samples: the same equations in floating point at the sample
-	// depth (dcmtk's convertValue), then scaled to 8 bits.
+	// The same equations in floating point at the sample depth (dcmtk's
+	// convertValue), then scaled to 8 bits.
 	max := float64(int32(1)<<bits - 1)
 	conv := func(v float64) int32 {
 		if v < 0 {
@@ -212,7 +215,9 @@ func colourImage(im *Image, fr *Frame, photometric string) (*image.NRGBA, error)
 		if fr.Samples != 3 {
 			return nil, fmt.Errorf("%w: %s with %d samples per pixel", ErrFrameShape, photometric, fr.Samples)
 		}
-		return ybrImage(fr, colourBits(im)), nil
+		// The file's photometric says what the samples were before the
+		// decoder expanded 4:2:2 to one chroma pair per pixel.
+		return ybrImage(fr, colourBits(im), strings.TrimSpace(im.Photometric) == "YBR_FULL_422"), nil
 	case "PALETTE COLOR":
 		if fr.Samples != 1 {
 			return nil, fmt.Errorf("%w: PALETTE COLOR with %d samples per pixel", ErrFrameShape, fr.Samples)

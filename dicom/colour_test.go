@@ -40,8 +40,11 @@ func TestYBRFull8(t *testing.T) {
 		{0, 0, 0, [3]uint8{0, 134, 0}},
 		// bcb[255] = trunc(451.86-225.9045) = 225 → 100+225 → 255; gcb[255] = 87, gcr[0] = -134 → 100-87+134 = 147
 		{100, 255, 0, [3]uint8{0, 147, 255}},
+		// rcr[160] = trunc(224.32-178.755) = 45; gcb[90] = 30, gcr[160] = trunc(114.256-134.9205) = -20;
+		// bcb[90] = trunc(159.48-225.9045) = -66: 145, 100-30+20 = 90, 34 (YBR_FULL_422's float sums give 145, 89, 33)
+		{100, 90, 160, [3]uint8{145, 90, 34}},
 	}
-	for _, pi := range []string{"YBR_FULL", "YBR_FULL_422"} {
+	for _, pi := range []string{"YBR_FULL"} {
 		for _, tc := range tests {
 			img, err := Render(&Meta{Image: Image{BitsStored: 8, Photometric: pi}}, frameOf(1, 1, 3, pi, tc.y, tc.cb, tc.cr), View{})
 			if err != nil {
@@ -50,6 +53,33 @@ func TestYBRFull8(t *testing.T) {
 			if got := nrgbaAt(t, img, 0, 0); got != tc.want {
 				t.Errorf("%s Y %d Cb %d Cr %d: got %v, want %v", pi, tc.y, tc.cb, tc.cr, got, tc.want)
 			}
+		}
+	}
+}
+
+// A native YBR_FULL_422 file, expanded by the decoder, is converted with
+// the floating-point equations, unrounded products summed first, as dcmtk's
+// DiYBR422PixelTemplate does.
+func TestYBRFull422(t *testing.T) {
+	tests := []struct {
+		y, cb, cr int32
+		want      [3]uint8
+	}{
+		// R = 128 + 179.456 - 178.755 = 128.70; G = 128 - 44.045 - 91.405 + 134.921 = 127.47; B = 128 + 226.816 - 225.905 = 128.91
+		{128, 128, 128, [3]uint8{128, 127, 128}},
+		// R = 200 + 84.12 - 178.755 = 105.37; G = 200 - 34.41 - 42.846 + 134.921 = 257.7 → 255; B = 200 + 177.2 - 225.905 = 151.3
+		{200, 100, 60, [3]uint8{105, 255, 151}},
+		// Here the tables (YBR_FULL) would give 145, 90, 34: the sums
+		// 145.57, 89.70, 33.58 truncate to 145, 89, 33.
+		{100, 90, 160, [3]uint8{145, 89, 33}},
+	}
+	for _, tc := range tests {
+		img, err := Render(&Meta{Image: Image{BitsStored: 8, Photometric: "YBR_FULL_422"}}, frameOf(1, 1, 3, "YBR_FULL", tc.y, tc.cb, tc.cr), View{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := nrgbaAt(t, img, 0, 0); got != tc.want {
+			t.Errorf("YBR_FULL_422 Y %d Cb %d Cr %d: got %v, want %v", tc.y, tc.cb, tc.cr, got, tc.want)
 		}
 	}
 }

@@ -1,10 +1,13 @@
 package dicom
 
 import (
+	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"image"
-	"image/png"
+	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,7 +23,15 @@ import (
 // for JPEG 2000, which this dcmtk cannot read, after gdcmconv --raw), for
 // the first, middle and last frame, with the file's window, min-max and two
 // explicit windows. Each pixel (each channel of colour) must agree within 1
-// grey level.
+// grey level, but for one documented difference: dcmtk keeps modality
+// values as integers (truncated toward zero), PS3.3 and Render keep them
+// real, so with a fractional Rescale Slope or Intercept one modality unit
+// may separate the two, which a window of width w turns into up to
+// 255/(w-1) levels more.
+//
+// dcmtk writes raw PGM/PPM (+op) rather than PNG: the same pixels, twenty
+// times faster (0.04 s instead of 0.7 s for the 2140×1760 X-ray, whose
+// zlib time is all PNG adds).
 
 // suyashkumarTestdata holds the testdata of the DICOM parser module.
 const suyashkumarTestdata = "/root/go/pkg/mod/github.com/suyashkumar/dicom@v1.1.0/testdata"
@@ -93,8 +104,17 @@ func TestOracleDCMTK(t *testing.T) {
 	}
 	var mu sync.Mutex
 	var summary []string
+	seen := map[[32]byte]string{}
 	for _, src := range oracleSources(t) {
 		src := src
+		if b, err := os.ReadFile(src); err == nil {
+			h := sha256.Sum256(b)
+			if first, ok := seen[h]; ok {
+				t.Logf("%s: same bytes as %s, skipped", src, first)
+				continue
+			}
+			seen[h] = src
+		}
 		name := filepath.Base(src)
 		if strings.HasPrefix(src, suyashkumarTestdata) {
 			name = "suyashkumar-" + name
@@ -147,6 +167,7 @@ type oracleCase struct {
 	name string
 	args []string
 	view View
+	tol  int // largest difference allowed
 }
 
 // oracleVariant compares one file's chosen frames; it returns one summary
@@ -212,9 +233,9 @@ func oracleVariant(t *testing.T, v oracleFile) []string {
 				t.Errorf("%s: %s", label, d.err)
 				continue
 			}
-			if d.max > 1 {
-				t.Errorf("%s: %d of %d samples differ by more than 1 (max %d at %v: ours %d, dcmtk %d)",
-					label, d.over1, d.n, d.max, d.at, d.ours, d.theirs)
+			if d.max > c.tol {
+				t.Errorf("%s: %d of %d samples differ by more than %d (max %d at %v: ours %d, dcmtk %d)",
+					label, over(got, want, c.tol), d.n, c.tol, d.max, d.at, d.ours, d.theirs)
 			}
 			if d.max > 0 {
 				lines = append(lines, fmt.Sprintf("%s: max %d, %d of %d samples differ", label, d.max, d.diff, d.n))
@@ -233,20 +254,30 @@ func fmtFloat(x float64) string { return strconv.FormatFloat(x, 'f', -1, 64) }
 func oracleCases(meta *Meta, fr *Frame) []oracleCase {
 	pi := photometricOf(meta, fr)
 	if pi != "MONOCHROME1" && pi != "MONOCHROME2" {
-		return []oracleCase{{name: "colour"}}
+		return []oracleCase{{name: "colour", tol: 1}}
+	}
+	// tol is 1, widened by a modality unit through the window's slope
+	// when dcmtk's integer modality values can differ from the real ones.
+	m := modalityOf(&meta.Image, fr.Index)
+	fractional := m.table == nil && (m.slope != math.Trunc(m.slope) || m.intercept != math.Trunc(m.intercept))
+	tol := func(w float64) int {
+		if !fractional || w <= 1 {
+			return 1
+		}
+		return max(1, int(math.Ceil(255/(w-1))))
 	}
 	var cs []oracleCase
-	if len(meta.Image.WindowsOf(fr.Index)) > 0 {
-		cs = append(cs, oracleCase{"file window", []string{"+Wi", "1"}, View{Window: WindowFile, Index: 1}})
+	if ws := meta.Image.WindowsOf(fr.Index); len(ws) > 0 {
+		cs = append(cs, oracleCase{"file window", []string{"+Wi", "1"}, View{Window: WindowFile, Index: 1}, tol(ws[0].Width)})
 	}
 	if len(meta.Image.VOILUTs) > 0 {
-		cs = append(cs, oracleCase{"VOI LUT", []string{"+Wl", "1"}, View{Window: WindowVOILUT, Index: 1}})
+		cs = append(cs, oracleCase{"VOI LUT", []string{"+Wl", "1"}, View{Window: WindowVOILUT, Index: 1}, 1})
 	}
-	cs = append(cs, oracleCase{"min-max", []string{"+Wm"}, View{Window: WindowMinMax}})
 	mm, err := ResolveVOI(meta, fr, View{Window: WindowMinMax})
 	if err != nil {
 		return cs
 	}
+	cs = append(cs, oracleCase{"min-max", []string{"+Wm"}, View{Window: WindowMinMax}, tol(mm.Window.Width)})
 	c0, w0 := mm.Window.Center, mm.Window.Width
 	for _, w := range []Window{
 		{Center: c0 - w0/6, Width: max(1, w0/3)},
@@ -256,7 +287,7 @@ func oracleCases(meta *Meta, fr *Frame) []oracleCase {
 		cs2, ws := fmtFloat(w.Center), fmtFloat(w.Width)
 		c, _ := strconv.ParseFloat(cs2, 64)
 		wd, _ := strconv.ParseFloat(ws, 64)
-		cs = append(cs, oracleCase{"explicit", []string{"+Ww", cs2, ws}, View{Window: WindowExplicit, Center: c, Width: wd}})
+		cs = append(cs, oracleCase{"explicit", []string{"+Ww", cs2, ws}, View{Window: WindowExplicit, Center: c, Width: wd}, tol(wd)})
 	}
 	return cs
 }
@@ -268,8 +299,8 @@ func dcmtkRender(tool, path string, i int, args []string) (image.Image, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	out := filepath.Join(dir, "out.png")
-	a := append([]string{"--write-png", "+F", strconv.Itoa(i + 1)}, args...)
+	out := filepath.Join(dir, "out.pnm")
+	a := append([]string{"--write-raw-pnm", "+F", strconv.Itoa(i + 1)}, args...)
 	a = append(a, path, out)
 	msg, err := runTool(tool, a...)
 	if err != nil {
@@ -280,7 +311,58 @@ func dcmtkRender(tool, path string, i int, args []string) (image.Image, error) {
 		return nil, err
 	}
 	defer fh.Close()
-	return png.Decode(fh)
+	return readPNM(bufio.NewReader(fh))
+}
+
+// readPNM reads dcmtk's binary PGM (P5) or PPM (P6) of 8 bits.
+func readPNM(r *bufio.Reader) (image.Image, error) {
+	var magic string
+	var w, h, maxval int
+	if _, err := fmt.Fscan(r, &magic, &w, &h, &maxval); err != nil {
+		return nil, fmt.Errorf("PNM header: %w", err)
+	}
+	if _, err := r.ReadByte(); err != nil { // the one whitespace before the samples
+		return nil, err
+	}
+	if maxval != 255 || w <= 0 || h <= 0 || w*h > 1<<28 {
+		return nil, fmt.Errorf("PNM %s %dx%d maxval %d: not 8-bit", magic, w, h, maxval)
+	}
+	switch magic {
+	case "P5":
+		g := image.NewGray(image.Rect(0, 0, w, h))
+		_, err := io.ReadFull(r, g.Pix)
+		return g, err
+	case "P6":
+		c := image.NewNRGBA(image.Rect(0, 0, w, h))
+		buf := make([]byte, 3*w*h)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		for i := 0; i < w*h; i++ {
+			copy(c.Pix[4*i:], buf[3*i:3*i+3])
+			c.Pix[4*i+3] = 255
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("PNM magic %q", magic)
+}
+
+// over counts the samples differing by more than tol.
+func over(got, want image.Image, tol int) int {
+	n := 0
+	gb, wb := got.Bounds(), want.Bounds()
+	for y := 0; y < gb.Dy(); y++ {
+		for x := 0; x < gb.Dx(); x++ {
+			r1, g1, b1, _ := got.At(gb.Min.X+x, gb.Min.Y+y).RGBA()
+			r2, g2, b2, _ := want.At(wb.Min.X+x, wb.Min.Y+y).RGBA()
+			for _, c := range [][2]uint32{{r1, r2}, {g1, g2}, {b1, b2}} {
+				if d := int(c[0]>>8) - int(c[1]>>8); d > tol || -d > tol {
+					n++
+				}
+			}
+		}
+	}
+	return n
 }
 
 type imageDiff struct {

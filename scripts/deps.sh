@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # Build: cgo codecs (OpenJPEG, CharLS, libjpeg-turbo, GDCM's IJG 12/16-bit).
-build=(gcc pkg-config libopenjp2-7-dev libcharls-dev libturbojpeg0-dev libgdcm-dev)
+build=(gcc pkg-config libopenjp2-7-dev libcharls-dev libturbojpeg0-dev libjpeg62-turbo-dev libgdcm-dev)
 # Tests: dcmtk and GDCM as oracles and DICOM peers, Chromium for the pages,
 # PostgreSQL as the second catalog.
 testing=(dcmtk libgdcm-tools chromium postgresql)

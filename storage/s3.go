@@ -140,15 +140,20 @@ func (s *S3) notFound(key string, err error) error {
 	return fmt.Errorf("blob %s: %w", key, err)
 }
 
-// countingReader counts what PutObject read, and whether anything was left.
+// countingReader counts what PutObject read and remembers how the input
+// ended, so that a failed Put can say whether the length was wrong.
 type countingReader struct {
-	r io.Reader
-	n int64
+	r   io.Reader
+	n   int64
+	eof bool
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
+	if err == io.EOF {
+		c.eof = true
+	}
 	return n, err
 }
 
@@ -163,8 +168,8 @@ func (s *S3) Put(ctx context.Context, key string, r io.Reader, size int64) error
 	_, err := s.client.PutObject(ctx, s.bucket, s.prefix+key, cr, size,
 		minio.PutObjectOptions{ContentType: "application/dicom"})
 	if err != nil {
-		if size >= 0 && cr.n < size && errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("put %s: %w: got %d bytes, want %d", key, ErrSizeMismatch, cr.n, size)
+		if size >= 0 && (cr.eof && cr.n < size || cr.n > size) {
+			return fmt.Errorf("put %s: %w: read %d bytes, want %d (%w)", key, ErrSizeMismatch, cr.n, size, err)
 		}
 		return fmt.Errorf("put %s: %w", key, err)
 	}

@@ -17,11 +17,12 @@ var commands = map[string]struct {
 	"serve":  {runServe, "start the server (HTTPS, and DICOM when configured)"},
 	"info":   {runInfo, "print a DICOM file's metadata as JSON"},
 	"render": {runRender, "render one frame of a DICOM file to PNG or JPEG"},
+	"import": {runImport, "import DICOM files, folders and zips into the store"},
 }
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: lightbox COMMAND [flags]\n\ncommands:")
-	for _, name := range []string{"serve", "info", "render"} {
+	for _, name := range []string{"serve", "import", "info", "render"} {
 		fmt.Fprintf(os.Stderr, "  %-8s %s\n", name, commands[name].help)
 	}
 	fmt.Fprintln(os.Stderr, "\n`lightbox COMMAND -h` shows a command's flags.")

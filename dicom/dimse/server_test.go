@@ -284,10 +284,23 @@ func sendAndCompare(t *testing.T, storescu, ts string, files []*part10) {
 	t.Logf("%d files, %d received byte-identical to the file's data set", len(files), identical)
 }
 
+// startStoreSCPPlain runs dcmtk storescp as it is usually run (all storage
+// SOP classes, uncompressed transfer syntaxes, files written to dir).
+func startStoreSCPPlain(tb testing.TB, dir string) string {
+	tb.Helper()
+	return startDCMTK(tb, "-aet", "LIGHTBOX", "-od", dir)
+}
+
 // startStoreSCP runs dcmtk storescp with the association profile cfg (its
 // --accept-all lacks JPEG .57), writing exactly what it receives into dir,
 // on a free port until the test ends.
 func startStoreSCP(t *testing.T, dir, cfg string) string {
+	t.Helper()
+	return startDCMTK(t, "-aet", "LIGHTBOX", "-xf", cfg, "P", "+B", "-od", dir)
+}
+
+// startDCMTK starts storescp with args on a free port until the test ends.
+func startDCMTK(t testing.TB, args ...string) string {
 	t.Helper()
 	storescp := needTool(t, "storescp")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -296,7 +309,7 @@ func startStoreSCP(t *testing.T, dir, cfg string) string {
 	}
 	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
-	cmd := exec.Command(storescp, "-aet", "LIGHTBOX", "-xf", cfg, "P", "+B", "-od", dir, port)
+	cmd := exec.Command(storescp, append(args, port)...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
