@@ -139,3 +139,112 @@ func TestEncodeJPEGQuality(t *testing.T) {
 		t.Error("no encoder name")
 	}
 }
+
+// The whole pipeline for one frame, as the viewer runs it: decode the frame
+// from the file, LUT to 8 bits, encode. The CT is a 512×512 signed slice
+// with rescale and window; the X-ray a 2140×1760 MONOCHROME1 CR.
+var pipelineFiles = []struct{ name, path string }{
+	{"CT512", "../testdata/ct-signed-implicit-512.dcm"},
+	{"XRay2140x1760", "../testdata/cr-chest-monochrome1.dcm"},
+}
+
+func benchPipeline(b *testing.B, encode func(*bytes.Buffer, image.Image) error) {
+	for _, pf := range pipelineFiles {
+		b.Run(pf.name, func(b *testing.B) {
+			f, err := Open(pf.path)
+			if err != nil {
+				b.Skip(err)
+			}
+			var buf bytes.Buffer
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				fr, err := f.Frame(0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				img, err := Render(&f.Meta, fr, View{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf.Reset()
+				if err := encode(&buf, img); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(buf.Len()), "bytes/frame")
+		})
+	}
+}
+
+func BenchmarkPipelineJPEG(b *testing.B) {
+	benchPipeline(b, func(w *bytes.Buffer, img image.Image) error { return EncodeJPEG(w, img, 90) })
+}
+
+func BenchmarkPipelinePNG(b *testing.B) {
+	benchPipeline(b, func(w *bytes.Buffer, img image.Image) error { return EncodePNG(w, img) })
+}
+
+// The stages one by one, to see where the time goes.
+func BenchmarkStages(b *testing.B) {
+	for _, pf := range pipelineFiles {
+		f, err := Open(pf.path)
+		if err != nil {
+			b.Skip(err)
+		}
+		fr, err := f.Frame(0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		img, err := Render(&f.Meta, fr, View{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		var buf bytes.Buffer
+		b.Run(pf.name+"/Decode", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := f.Frame(0); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(pf.name+"/Render", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := Render(&f.Meta, fr, View{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(pf.name+"/Fit1024", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				if _, err := Render(&f.Meta, fr, View{MaxW: 1024, MaxH: 1024, Upscale: true}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(pf.name+"/JPEG90-"+JPEGEncoder(), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				buf.Reset()
+				if err := EncodeJPEG(&buf, img, 90); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(pf.name+"/JPEG90-image-jpeg", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				buf.Reset()
+				if err := encodeJPEGGo(&buf, img, 90); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		b.Run(pf.name+"/PNG", func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				buf.Reset()
+				if err := EncodePNG(&buf, img); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

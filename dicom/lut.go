@@ -289,11 +289,8 @@ func (g greyLUT) apply(dst []uint8, pix []int32) {
 func minMax(pix []int32) (lo, hi int32) {
 	lo, hi = pix[0], pix[0]
 	for _, s := range pix[1:] {
-		if s < lo {
-			lo = s
-		} else if s > hi {
-			hi = s
-		}
+		lo = min(lo, s) // branch-free: CT values jump about
+		hi = max(hi, s)
 	}
 	return lo, hi
 }

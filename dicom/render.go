@@ -44,7 +44,7 @@ const (
 
 // MaxOutputSide bounds each side of a rendered image, so that a request
 // cannot make the server allocate without bound.
-const MaxOutputSide = 16384
+const MaxOutputSide = 8192
 
 // View says how to render a frame: which VOI, and how large.
 type View struct {

@@ -232,3 +232,79 @@ func TestRenderResize(t *testing.T) {
 		t.Errorf("resized colour: %T %v", img, img.Bounds())
 	}
 }
+
+// BenchmarkLUT is the grey pipeline alone on a 512×512 CT-like frame (12
+// bits of range, rescale, window), and on a frame of 32-bit values whose
+// range forces the per-pixel path.
+func BenchmarkLUT(b *testing.B) {
+	const n = 512
+	ct := make([]int32, n*n)
+	wide := make([]int32, n*n)
+	for i := range ct {
+		ct[i] = int32((i*7919)%4096) - 1024
+		wide[i] = int32(i*7919) * 3
+	}
+	m := ctMeta()
+	for _, tc := range []struct {
+		name string
+		pix  []int32
+	}{{"CT512", ct}, {"Wide32bit512", wide}} {
+		fr := frameOf(n, n, 1, "MONOCHROME2", tc.pix...)
+		sel, err := ResolveVOI(m, fr, View{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := Grey(m, fr, sel); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// FuzzRender feeds the pipeline headers and pixels as a hostile file could
+// declare them: it must return an image or an error, never panic.
+func FuzzRender(f *testing.F) {
+	f.Add(uint8(4), uint8(4), uint8(0), 1.0, -1024.0, 40.0, 80.0, uint8(0), int16(0), uint8(16), []byte{1, 2, 3, 4, 5, 6, 7, 8}, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, uint8(0), uint16(0))
+	f.Add(uint8(2), uint8(3), uint8(3), 0.5, 3.0, 0.0, 0.5, uint8(2), int16(-5), uint8(8), []byte{}, []byte{200, 100, 50, 25}, uint8(5), uint16(30))
+	f.Add(uint8(1), uint8(1), uint8(6), 1.0, 0.0, 0.0, 1.0, uint8(1), int16(3), uint8(12), []byte{9, 9}, []byte{255, 255, 255, 255}, uint8(1), uint16(100))
+	photos := []string{"MONOCHROME2", "MONOCHROME1", "RGB", "YBR_FULL", "YBR_FULL_422", "PALETTE COLOR", "HSV", ""}
+	fns := []string{"", "LINEAR", "LINEAR_EXACT", "SIGMOID", "BOGUS"}
+	f.Fuzz(func(t *testing.T, rows, cols, kind uint8, slope, intercept, c, w float64, fn uint8, first int16, bits uint8, lut, pixb []byte, mode uint8, size uint16) {
+		samples := 1
+		photo := photos[int(kind)%len(photos)]
+		if photo == "RGB" || photo == "YBR_FULL" || photo == "YBR_FULL_422" || kind&0x80 != 0 {
+			samples = 3
+		}
+		pix := make([]int32, len(pixb)/4)
+		for i := range pix {
+			pix[i] = int32(uint32(pixb[4*i]) | uint32(pixb[4*i+1])<<8 | uint32(pixb[4*i+2])<<16 | uint32(pixb[4*i+3])<<24)
+			if kind&0x40 == 0 {
+				pix[i] >>= 16 // mostly 16-bit values, sometimes full 32-bit
+			}
+		}
+		data := make([]uint16, len(lut)/2)
+		for i := range data {
+			data[i] = uint16(lut[2*i]) | uint16(lut[2*i+1])<<8
+		}
+		l := LUT{FirstMapped: int(first), Bits: int(bits % 20), Data: data, Entries: len(data)}
+		meta := &Meta{Image: Image{
+			Photometric: photo, BitsStored: int(bits % 40), Rescale: Rescale{Slope: slope, Intercept: intercept},
+			Windows: []Window{{Center: c, Width: w}}, VOIFunction: fns[int(fn)%len(fns)],
+			Palette: &Palette{Red: l, Green: l, Blue: l}, VOILUTs: []LUT{l},
+		}}
+		if kind&0x20 != 0 {
+			meta.Image.ModalityLUT = &l
+		}
+		fr := &Frame{Rows: int(rows % 16), Columns: int(cols % 16), Samples: samples, Photometric: photo, Pix: pix}
+		v := View{Window: WindowMode(mode % 7), Center: c, Width: w, Index: int(mode / 7 % 3), Preset: "lung",
+			MaxW: int(size % 64), MaxH: int(size / 64 % 64), Upscale: size&1 != 0}
+		img, err := Render(meta, fr, v)
+		if err == nil && (img.Bounds().Dx() < 1 || img.Bounds().Dy() < 1) {
+			t.Fatalf("empty image without error")
+		}
+	})
+}

@@ -40,8 +40,9 @@ type keySpec struct {
 // the databases' limits on bound parameters.
 const maxListValues = 1000
 
-// maxMatchValue bounds a single matching value; DICOM values are short
-// (LO 64, PN 64 per group, UI 64), so anything far longer is not a query.
+// maxMatchValue bounds a single matching value other than a list; DICOM
+// values are short (LO 64, PN 64 per group), so anything far longer is not
+// a query.
 const maxMatchValue = 1024
 
 var matchKeys = map[string]keySpec{
@@ -126,8 +127,12 @@ func (w *whereBuilder) build(level Level, q Query) error {
 }
 
 func (w *whereBuilder) add(spec keySpec, v string) error {
-	if len(v) > maxMatchValue {
-		return fmt.Errorf("%w: value longer than %d bytes", ErrBadQuery, maxMatchValue)
+	limit := maxMatchValue
+	if spec.kind == kindUID || spec.kind == kindModalities {
+		limit = maxListValues * (64 + 1) // a list of the longest UIDs
+	}
+	if len(v) > limit {
+		return fmt.Errorf("%w: value longer than %d bytes", ErrBadQuery, limit)
 	}
 	switch spec.kind {
 	case kindText:

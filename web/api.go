@@ -307,13 +307,15 @@ func (s *server) renderFrame(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	// The semaphore covers decode, render and encode, not the write: a
+	// slow client must not hold a render slot.
 	select {
 	case s.render <- struct{}{}:
-		defer func() { <-s.render }()
 	case <-r.Context().Done():
 		return
 	}
 	out, err := renderEntry(e, n, v)
+	<-s.render
 	if err != nil {
 		var he *httpError
 		if errors.As(err, &he) {

@@ -407,8 +407,6 @@ func TestBrowserInteraction(t *testing.T) {
 	if err := json.Unmarshal([]byte(c.eval(`JSON.stringify((r => ({X: r.left + r.width / 2, Y: r.top + r.height / 2}))(document.getElementById("viewport").getBoundingClientRect()))`)), &box); err != nil {
 		t.Fatal(err)
 	}
-	c.eval(`window.__ev = []; for (const k of ["pointerdown","pointermove","pointerup","mousedown","contextmenu"]) document.addEventListener(k, e => window.__ev.push(k + ":" + e.button + ":" + e.target.id), true); 1`)
-	defer func() { t.Log(c.eval(`window.__ev.join(" ")`)) }()
 	c.mouse("mouseMoved", box.X, box.Y, "none", 0)
 	c.mouse("mousePressed", box.X, box.Y, "right", 2)
 	for i := 1; i <= 10; i++ {

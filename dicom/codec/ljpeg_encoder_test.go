@@ -200,12 +200,13 @@ func TestLJPEGRestartsAndScans(t *testing.T) {
 		{ct, 1, 0, 1, true},
 		{ct, 4, 0, 3, true},
 		{ct, 5, 0, 7, true},
-		{ct, 6, 2, 1, true},
+		{ct, 6, 2, 4, true},
 		{ct, 7, 0, 0, true},
 		{rgb, 1, 0, 2, true},
 		{rgb, 7, 0, 0, false},
 		{rgb, 4, 1, 5, false},
-		{rgb, 6, 0, 1, false},
+		{rgb, 6, 0, 9, false},
+		{rgb, 2, 0, 1, false}, // every row a first line: predictor 1 only
 	}
 	for i, tc := range tests {
 		name := filepath.Base(tc.src) + "/pred" + strconv.Itoa(tc.pred) + "pt" + strconv.Itoa(tc.pt) + "rst" + strconv.Itoa(tc.restartRows)

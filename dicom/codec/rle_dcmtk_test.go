@@ -4,6 +4,7 @@ package codec
 // compressed and decompressed by dcmtk, read back with suyashkumar/dicom.
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/suyashkumar/dicom"
+	"github.com/suyashkumar/dicom/pkg/frame"
 	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
@@ -39,9 +41,17 @@ func run(tb testing.TB, name string, args ...string) {
 	}
 }
 
-// sourceFiles lists the real uncompressed DICOM files the tests compress:
-// suyashkumar/dicom's testdata and the project's testdata/ (as it fills).
-func sourceFiles(tb testing.TB) []string {
+// source is a real DICOM file the tests use, with what its header says.
+type source struct {
+	path        string
+	ts          string
+	bits, spp   int
+	photometric string
+}
+
+// sources lists the real DICOM files of suyashkumar/dicom's testdata and
+// the project's testdata/ (as it fills), reading each header.
+func sources(tb testing.TB) []source {
 	tb.Helper()
 	var files []string
 	if gomod, err := exec.Command("go", "env", "GOMODCACHE").Output(); err == nil {
@@ -59,7 +69,69 @@ func sourceFiles(tb testing.TB) []string {
 	if len(files) == 0 {
 		tb.Fatal("no DICOM test files found (suyashkumar/dicom v1.1.0 module or testdata/)")
 	}
-	return files
+	var out []source
+	for _, f := range files {
+		ds, err := dicom.ParseFile(f, nil, dicom.SkipPixelData())
+		if err != nil {
+			tb.Fatalf("parse %s: %v", f, err)
+		}
+		src := source{path: f}
+		if e, err := ds.FindElementByTag(tag.TransferSyntaxUID); err == nil {
+			if v, ok := e.Value.GetValue().([]string); ok && len(v) > 0 {
+				src.ts = strings.Trim(v[0], " \x00")
+			}
+		}
+		if e, err := ds.FindElementByTag(tag.PhotometricInterpretation); err == nil {
+			if v, ok := e.Value.GetValue().([]string); ok && len(v) > 0 {
+				src.photometric = strings.TrimSpace(v[0])
+			}
+		}
+		for t, dst := range map[tag.Tag]*int{tag.BitsAllocated: &src.bits, tag.SamplesPerPixel: &src.spp} {
+			if e, err := ds.FindElementByTag(t); err == nil {
+				if v, ok := e.Value.GetValue().([]int); ok && len(v) > 0 {
+					*dst = v[0]
+				}
+			}
+		}
+		out = append(out, src)
+	}
+	return out
+}
+
+// sourceFiles lists the paths of the uncompressed files dcmtk can compress
+// with the given bits allocated (8/16 for JPEG, also 32 for RLE): grey or
+// RGB-like colour, not the subsampled YBR_FULL_422.
+func sourceFiles(tb testing.TB, bits ...int) []string {
+	tb.Helper()
+	if len(bits) == 0 {
+		bits = []int{8, 16}
+	}
+	var out []string
+	for _, s := range sources(tb) {
+		ok := false
+		for _, b := range bits {
+			ok = ok || s.bits == b
+		}
+		if ok && Native(s.ts) && (s.spp == 1 || s.spp == 3) && s.photometric != "YBR_FULL_422" {
+			out = append(out, s.path)
+		}
+	}
+	return out
+}
+
+// encodedFiles lists the real files already in one of the transfer
+// syntaxes uids, made by encoders other than dcmtk.
+func encodedFiles(tb testing.TB, uids ...string) []string {
+	tb.Helper()
+	var out []string
+	for _, s := range sources(tb) {
+		for _, u := range uids {
+			if s.ts == u {
+				out = append(out, s.path)
+			}
+		}
+	}
+	return out
 }
 
 // colourFile makes a real RGB DICOM file from a real photograph (a BMP in
@@ -142,12 +214,7 @@ func readFile(tb testing.TB, path string) dicomFile {
 	}
 	info := dicom.MustGetPixelDataInfo(e.Value)
 	if info.IsEncapsulated {
-		if len(info.Frames) != nframes {
-			tb.Fatalf("%s: %d fragments for %d frames", path, len(info.Frames), nframes)
-		}
-		for _, fr := range info.Frames {
-			f.frames = append(f.frames, fr.EncapsulatedData.Data)
-		}
+		f.frames = joinFragments(tb, path, info.Frames, info.Offsets, nframes)
 		return f
 	}
 	p := f.params
@@ -156,10 +223,78 @@ func readFile(tb testing.TB, path string) dicomFile {
 	if len(raw) < size*nframes {
 		tb.Fatalf("%s: %d pixel bytes for %d frames of %d", path, len(raw), nframes, size)
 	}
+	planar := 0
+	if pe, err := ds.FindElementByTag(tag.PlanarConfiguration); err == nil {
+		if v, ok := pe.Value.GetValue().([]int); ok && len(v) > 0 {
+			planar = v[0]
+		}
+	}
 	for i := 0; i < nframes; i++ {
-		f.frames = append(f.frames, raw[i*size:(i+1)*size])
+		fr := raw[i*size : (i+1)*size]
+		if planar == 1 && p.SamplesPerPixel == 3 {
+			fr = interleave(fr, p.Rows*p.Columns, p.BitsAllocated/8)
+		}
+		f.frames = append(f.frames, fr)
 	}
 	return f
+}
+
+// interleave turns a planar (R…G…B…) frame into the native interleaved
+// layout the decoders return.
+func interleave(planar []byte, pixels, bps int) []byte {
+	out := make([]byte, len(planar))
+	for c := 0; c < 3; c++ {
+		for i := 0; i < pixels; i++ {
+			copy(out[(i*3+c)*bps:(i*3+c+1)*bps], planar[(c*pixels+i)*bps:(c*pixels+i+1)*bps])
+		}
+	}
+	return out
+}
+
+// joinFragments groups fragments into frames (PS3.5 A.4): one per frame,
+// all of them for one frame, by the Basic Offset Table, or else by the
+// JPEG end-of-image marker ending a frame's last fragment.
+func joinFragments(tb testing.TB, path string, frags []*frame.Frame, offsets []uint32, nframes int) [][]byte {
+	tb.Helper()
+	var data [][]byte
+	for _, fr := range frags {
+		data = append(data, fr.EncapsulatedData.Data)
+	}
+	join := func(parts [][]byte) []byte { return bytes.Join(parts, nil) }
+	switch {
+	case len(data) == nframes:
+		return data
+	case nframes == 1:
+		return [][]byte{join(data)}
+	case len(offsets) == nframes:
+		var out [][]byte
+		pos, start := uint32(0), 0
+		for i, d := range data {
+			if k := len(out); k+1 < nframes && pos == offsets[k+1] && i > start {
+				out = append(out, join(data[start:i]))
+				start = i
+			}
+			pos += 8 + uint32(len(d))
+		}
+		out = append(out, join(data[start:]))
+		if len(out) != nframes {
+			tb.Fatalf("%s: offset table gives %d frames, want %d", path, len(out), nframes)
+		}
+		return out
+	}
+	var out [][]byte
+	start := 0
+	for i, d := range data {
+		t := bytes.TrimRight(d, "\x00")
+		if bytes.HasSuffix(t, []byte{0xFF, 0xD9}) {
+			out = append(out, join(data[start:i+1]))
+			start = i + 1
+		}
+	}
+	if len(out) != nframes {
+		tb.Fatalf("%s: %d fragments make %d frames by EOI, want %d", path, len(data), len(out), nframes)
+	}
+	return out
 }
 
 // variant compresses src with tool and args into dir, decompresses the

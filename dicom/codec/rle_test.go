@@ -12,7 +12,7 @@ import (
 // that every frame decodes to exactly the pixels dcmdrle produces.
 func TestRLEMatchesDcmtk(t *testing.T) {
 	dir := t.TempDir()
-	srcs := append(sourceFiles(t), colourFile(t, dir))
+	srcs := append(sourceFiles(t, 8, 16, 32), colourFile(t, dir))
 	dec, impl, err := Lookup(RLELossless)
 	if err != nil || impl != "go-rle" {
 		t.Fatalf("Lookup(RLE) = %q, %v", impl, err)
@@ -28,6 +28,34 @@ func TestRLEMatchesDcmtk(t *testing.T) {
 			}
 			for i, cs := range enc.frames {
 				fr, err := dec(cs, enc.params)
+				if err != nil {
+					t.Fatalf("frame %d: %v", i+1, err)
+				}
+				if string(fr.Data) != string(want.frames[i]) {
+					t.Fatalf("frame %d differs from dcmdrle: %s", i+1, firstDiff(fr.Data, want.frames[i]))
+				}
+			}
+		})
+	}
+}
+
+// TestRLEThirdParty decodes the real RLE files of testdata/ (written by
+// encoders other than dcmtk: 8, 16 and 32 bits, colour, multi-frame) and
+// compares every frame with dcmdrle's.
+func TestRLEThirdParty(t *testing.T) {
+	files := encodedFiles(t, RLELossless)
+	if len(files) == 0 {
+		t.Skip("no RLE files in testdata/ yet")
+	}
+	dir := t.TempDir()
+	for _, src := range files {
+		t.Run(filepath.Base(src), func(t *testing.T) {
+			enc := readFile(t, src)
+			out := filepath.Join(dir, filepath.Base(src))
+			run(t, "dcmdrle", src, out)
+			want := readFile(t, out)
+			for i, cs := range enc.frames {
+				fr, err := DecodeRLE(cs, enc.params)
 				if err != nil {
 					t.Fatalf("frame %d: %v", i+1, err)
 				}
@@ -122,6 +150,15 @@ func FuzzRLE(f *testing.F) {
 	}
 	rgb, _ := variant(f, dir, colourFile(f, dir), "dcmcrle")
 	f.Add(rgb.frames[0], uint16(rgb.params.Rows), uint16(rgb.params.Columns), uint8(3), uint8(8))
+	// Frames of the real third-party files, the small ones (large seeds
+	// slow the fuzzer's minimisation to a crawl).
+	for _, src := range encodedFiles(f, RLELossless) {
+		enc := readFile(f, src)
+		if cs := enc.frames[0]; len(cs) < 64<<10 {
+			p := enc.params
+			f.Add(cs, uint16(p.Rows), uint16(p.Columns), uint8(p.SamplesPerPixel), uint8(p.BitsAllocated))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte, rows, cols uint16, spp, bits uint8) {
 		p := Params{Rows: int(rows), Columns: int(cols), SamplesPerPixel: int(spp), BitsAllocated: int(bits)}
 		fr, err := DecodeRLE(data, p)

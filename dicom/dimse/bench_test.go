@@ -74,7 +74,7 @@ func BenchmarkStoreSCU(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("storescp/nodelay=%v", nodelay), func(b *testing.B) {
 			dir := b.TempDir()
-			port := startStoreSCPPlain(b, dir)
+			port := startStoreSCPPlain(b, env, dir) // storescp reads TCP_NODELAY too
 			b.ResetTimer()
 			start := time.Now()
 			for range b.N {

@@ -368,3 +368,12 @@ func expectAbortAndClose(tb testing.TB, c net.Conn) {
 		tb.Fatalf("connection not closed after A-ABORT: %v", err)
 	}
 }
+
+// TestMain removes the shared variants directory after the run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if variantsDir != "" {
+		os.RemoveAll(variantsDir)
+	}
+	os.Exit(code)
+}

@@ -286,9 +286,9 @@ func sendAndCompare(t *testing.T, storescu, ts string, files []*part10) {
 
 // startStoreSCPPlain runs dcmtk storescp as it is usually run (all storage
 // SOP classes, uncompressed transfer syntaxes, files written to dir).
-func startStoreSCPPlain(tb testing.TB, dir string) string {
+func startStoreSCPPlain(tb testing.TB, env []string, dir string) string {
 	tb.Helper()
-	return startDCMTK(tb, "-aet", "LIGHTBOX", "-od", dir)
+	return startDCMTK(tb, env, "-aet", "LIGHTBOX", "-od", dir)
 }
 
 // startStoreSCP runs dcmtk storescp with the association profile cfg (its
@@ -296,11 +296,11 @@ func startStoreSCPPlain(tb testing.TB, dir string) string {
 // on a free port until the test ends.
 func startStoreSCP(t *testing.T, dir, cfg string) string {
 	t.Helper()
-	return startDCMTK(t, "-aet", "LIGHTBOX", "-xf", cfg, "P", "+B", "-od", dir)
+	return startDCMTK(t, nil, "-aet", "LIGHTBOX", "-xf", cfg, "P", "+B", "-od", dir)
 }
 
 // startDCMTK starts storescp with args on a free port until the test ends.
-func startDCMTK(t testing.TB, args ...string) string {
+func startDCMTK(t testing.TB, env []string, args ...string) string {
 	t.Helper()
 	storescp := needTool(t, "storescp")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -310,6 +310,7 @@ func startDCMTK(t testing.TB, args ...string) string {
 	port := fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 	ln.Close()
 	cmd := exec.Command(storescp, append(args, port)...)
+	cmd.Env = append(os.Environ(), env...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,7 @@
         onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(f.id, 0); } },
       });
       const mod = f.error ? "ERR" : (f.modality || "—");
-      li.append(el("div", { class: `modality m-${mod}`, text: mod }));
+      li.append(el("div", { class: `modality m-${mod}` + (mod.length > 3 ? " long" : ""), text: mod, title: mod }));
       const main = el("div", { class: "file-main" });
       main.append(el("div", { class: "file-title", text: f.error ? f.name : fileTitle(f), title: f.name }));
       if (f.error) {
@@ -640,9 +640,9 @@
     viewport.focus({ preventScroll: true });
     let mode = state.tool;
     if (e.button === 2) mode = "wl";
-    if (mode === "wl" && !isGrey()) return; // nothing to window on colour
     else if (e.button === 1) mode = "pan";
     else if (e.button !== 0) return;
+    if (mode === "wl" && !isGrey()) return; // nothing to window on colour
     e.preventDefault();
     let start = currentWindow();
     if (!start) start = fallbackWindow();
