@@ -31,6 +31,9 @@ type Config struct {
 	// MaxRenders bounds concurrent frame renders, each of which holds a
 	// decoded frame in memory; 0 means the number of CPUs.
 	MaxRenders int
+	// DICOMweb, when set, is mounted at /dicom-web (package
+	// web/dicomweb), behind the same logging and security headers.
+	DICOMweb http.Handler
 }
 
 // server is the state behind the handler.
@@ -85,6 +88,10 @@ func New(cfg Config) (http.Handler, error) {
 			writeError(w, http.StatusNotFound, "no such endpoint")
 		})
 	})
+
+	if cfg.DICOMweb != nil {
+		r.Mount("/dicom-web", cfg.DICOMweb)
+	}
 
 	files := http.FileServer(http.FS(static))
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {

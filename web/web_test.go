@@ -226,3 +226,30 @@ func TestBrokenFilesListed(t *testing.T) {
 		}
 	}
 }
+
+// TestDICOMwebMount: the DICOMweb handler gets its requests under
+// /dicom-web, with the path it expects, behind the security headers.
+func TestDICOMwebMount(t *testing.T) {
+	var seen string
+	h, err := New(Config{TestData: testDataDir, DICOMweb: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = r.URL.Path
+		w.WriteHeader(http.StatusTeapot)
+	})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewTLSServer(h)
+	defer srv.Close()
+	res, _ := get(t, srv, "/dicom-web/studies?PatientID=1")
+	if res.StatusCode != http.StatusTeapot || seen != "/dicom-web/studies" {
+		t.Errorf("status %s, handler saw %q", res.Status, seen)
+	}
+	if res.Header.Get("Content-Security-Policy") == "" {
+		t.Error("no security headers on /dicom-web")
+	}
+	// Without it, the path is simply unknown.
+	plain := newTestServer(t, testDataDir)
+	if res, _ := get(t, plain, "/dicom-web/studies"); res.StatusCode != http.StatusNotFound {
+		t.Errorf("unmounted /dicom-web: %s", res.Status)
+	}
+}

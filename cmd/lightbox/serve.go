@@ -113,11 +113,13 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, log *slog.Logger)
 		// A slow or stalled client must not hold a connection forever;
 		// WriteTimeout leaves room for a large PNG to a slow link.
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      2 * time.Minute,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// Handlers that stream for longer (STOW-RS, WADO-RS) extend their own
+		// deadlines with http.ResponseController.
+		ReadTimeout:    time.Minute,
+		WriteTimeout:   2 * time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
