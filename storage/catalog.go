@@ -143,6 +143,9 @@ type Catalog interface {
 	ListBlobKeys(ctx context.Context, fn func(key string) error) error
 	// Close releases the database.
 	Close() error
+	// Admin: the PACS allow-list and API tokens live in the same database
+	// (admin.go).
+	Admin
 }
 
 // SQLiteFile is the name of the SQLite catalog inside the data directory.

@@ -389,12 +389,16 @@ func (c *sqlCatalog) Studies(ctx context.Context, q Query) ([]StudyRecord, error
 	if err := w.build(LevelStudy, q); err != nil {
 		return nil, err
 	}
+	// The page is chosen first, so that the counts are computed for the
+	// records returned, not for every record an offset skips.
 	r, err := c.db.query(ctx, `SELECT st.id, p.patient_id, p.patient_name, p.birth_date, p.sex,
 		st.study_uid, st.study_date, st.study_time, st.accession_number,
 		st.study_description, st.referring_physician, st.study_id,
 		(SELECT COUNT(*) FROM series x WHERE x.study_pk = st.id),
 		(SELECT COUNT(*) FROM instances y JOIN series x ON x.id = y.series_pk WHERE x.study_pk = st.id)
-		FROM studies st JOIN patients p ON p.id = st.patient_pk`+w.sql()+studyOrder+limitClause(q), w.args...)
+		FROM (SELECT st.id AS pk FROM studies st JOIN patients p ON p.id = st.patient_pk`+
+		w.sql()+studyOrder+limitClause(q)+`) page
+		JOIN studies st ON st.id = page.pk JOIN patients p ON p.id = st.patient_pk`+studyOrder, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("query studies: %w", err)
 	}
@@ -469,8 +473,10 @@ func (c *sqlCatalog) Series(ctx context.Context, q Query) ([]SeriesRecord, error
 		st.study_description, st.referring_physician, st.study_id,
 		se.series_uid, se.modality, se.series_number, se.series_description,
 		(SELECT COUNT(*) FROM instances y WHERE y.series_pk = se.id)
-		FROM series se JOIN studies st ON st.id = se.study_pk JOIN patients p ON p.id = st.patient_pk`+
-		w.sql()+seriesOrder+limitClause(q), w.args...)
+		FROM (SELECT se.id AS pk FROM series se JOIN studies st ON st.id = se.study_pk
+		JOIN patients p ON p.id = st.patient_pk`+w.sql()+seriesOrder+limitClause(q)+`) page
+		JOIN series se ON se.id = page.pk JOIN studies st ON st.id = se.study_pk
+		JOIN patients p ON p.id = st.patient_pk`+seriesOrder, w.args...)
 	if err != nil {
 		return nil, fmt.Errorf("query series: %w", err)
 	}

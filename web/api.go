@@ -272,13 +272,38 @@ func (s *server) renderFrame(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, e.Err)
 		return
 	}
-	if e.Frames == 0 {
+	s.serveFrame(w, r, frameSource{
+		id:      e.ID,
+		version: e.version(),
+		meta:    e.Meta,
+		frames:  e.Frames,
+		render:  func(n int, v view) (rendered, error) { return renderEntry(e, n, v) },
+		clean:   func(err error) string { return cleanError(err, s.cat.root, e.Name, e.Path) },
+	})
+}
+
+// frameSource is what serveFrame needs of an instance, wherever its bytes
+// live (a testdata file, a stored blob).
+type frameSource struct {
+	id      string // opaque id or SOP Instance UID: logged and in the ETag
+	version string // changes whenever the bytes may have changed
+	meta    *dicom.Meta
+	frames  int
+	render  func(n int, v view) (rendered, error)
+	clean   func(error) string // an error as the client may see it
+}
+
+// serveFrame answers GET …/frames/{n}/render for src: it checks the frame
+// and view, answers 304 for a matching ETag, and otherwise renders under
+// the render semaphore.
+func (s *server) serveFrame(w http.ResponseWriter, r *http.Request, src frameSource) {
+	if src.frames == 0 {
 		writeError(w, http.StatusNotFound, "this instance has no pixel data")
 		return
 	}
 	n, err := strconv.Atoi(chi.URLParam(r, "n"))
-	if err != nil || n < 0 || n >= e.Frames {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("no frame %s: frames are numbered 0 to %d", chi.URLParam(r, "n"), e.Frames-1))
+	if err != nil || n < 0 || n >= src.frames {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no frame %s: frames are numbered 0 to %d", chi.URLParam(r, "n"), src.frames-1))
 		return
 	}
 	v, err := parseView(r.URL.Query())
@@ -287,16 +312,16 @@ func (s *server) renderFrame(w http.ResponseWriter, r *http.Request) {
 		writeError(w, st, msg)
 		return
 	}
-	if ws := e.Meta.Image.WindowsOf(n); v.mode == "index" && v.index >= len(ws) {
+	if ws := src.meta.Image.WindowsOf(n); v.mode == "index" && v.index >= len(ws) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("windowIndex %d: frame %d has %d window(s)", v.index, n, len(ws)))
 		return
 	}
-	if ls := e.Meta.Image.VOILUTs; v.mode == "voilut" && v.index >= len(ls) {
+	if ls := src.meta.Image.VOILUTs; v.mode == "voilut" && v.index >= len(ls) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("voiLUT %d: the file has %d VOI LUT(s)", v.index, len(ls)))
 		return
 	}
 
-	sum := sha256.Sum256([]byte(s.epoch + "|" + e.ID + "|" + e.version() + "|" + strconv.Itoa(n) + "|" + v.key()))
+	sum := sha256.Sum256([]byte(s.epoch + "|" + src.id + "|" + src.version + "|" + strconv.Itoa(n) + "|" + v.key()))
 	etag := `"` + hex.EncodeToString(sum[:12]) + `"`
 	w.Header().Set("ETag", etag)
 	// Revalidate every time (no-cache) but keep the bytes in the private
@@ -314,7 +339,7 @@ func (s *server) renderFrame(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
-	out, err := renderEntry(e, n, v)
+	out, err := src.render(n, v)
 	<-s.render
 	if err != nil {
 		var he *httpError
@@ -324,10 +349,11 @@ func (s *server) renderFrame(w http.ResponseWriter, r *http.Request) {
 		}
 		// Anything the decoder or the pipeline refuses is a fact about
 		// the file, not a server failure: 422 with the decoder's words.
-		s.log.Warn("render failed", "id", e.ID, "frame", n, "err", cleanError(err, s.cat.root, e.Name, e.Path))
+		msg := src.clean(err)
+		s.log.Warn("render failed", "id", src.id, "frame", n, "err", msg)
 		w.Header().Del("ETag")
 		w.Header().Set("Cache-Control", "no-store")
-		writeError(w, http.StatusUnprocessableEntity, cleanError(err, s.cat.root, e.Name, e.Path))
+		writeError(w, http.StatusUnprocessableEntity, msg)
 		return
 	}
 	w.Header().Set("Content-Type", out.ctype)

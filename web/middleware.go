@@ -56,7 +56,7 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		s.log.Info("http",
 			"method", r.Method,
 			"path", r.URL.Path,
-			"query", r.URL.RawQuery,
+			"query", redactQuery(r.URL),
 			"status", status,
 			"bytes", ww.BytesWritten(),
 			"dur", time.Since(start).Round(time.Microsecond),

@@ -51,6 +51,12 @@ func renderEntry(e *entry, n int, v view) (rendered, error) {
 	if err != nil {
 		return rendered{}, err
 	}
+	return renderFile(f, n, v)
+}
+
+// renderFile decodes, renders and encodes frame n of a parsed file, from
+// the testdata folder or from the blob store alike.
+func renderFile(f *dicom.File, n int, v view) (rendered, error) {
 	fr, err := f.Frame(n)
 	if err != nil {
 		if errors.Is(err, dicom.ErrNoFrame) {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+
+	"lightbox/storage"
 )
 
 //go:embed static
@@ -34,6 +36,16 @@ type Config struct {
 	// DICOMweb, when set, is mounted at /dicom-web (package
 	// web/dicomweb), behind the same logging and security headers.
 	DICOMweb http.Handler
+	// Store, when set, serves the stored studies (/api/studies, /api/series,
+	// /api/instances), browser upload (POST /api/upload) and the /studies
+	// page.
+	Store *storage.Store
+	// Auth, when set, wraps every route that reads or writes stored
+	// studies, upload included: the hook the sign-in middleware slots into.
+	// Until users exist the server listens on loopback only.
+	Auth func(http.Handler) http.Handler
+	// MaxUpload bounds one upload's body in bytes (0: 4 GiB).
+	MaxUpload int64
 }
 
 // server is the state behind the handler.
@@ -44,6 +56,9 @@ type server struct {
 	// epoch is part of every ETag: a restarted server may run a changed
 	// pipeline, so its renders never match an older cache entry.
 	epoch string
+
+	store     *storage.Store // nil: no stored studies
+	maxUpload int64
 }
 
 // New builds the HTTP handler: routes, middleware and the embedded UI. It
@@ -63,6 +78,10 @@ func New(cfg Config) (http.Handler, error) {
 		n = runtime.NumCPU()
 	}
 	s := &server{cat: cat, log: log, render: make(chan struct{}, n), epoch: strconv.FormatInt(time.Now().UnixNano(), 36)}
+	s.store, s.maxUpload = cfg.Store, cfg.MaxUpload
+	if s.maxUpload <= 0 {
+		s.maxUpload = defaultMaxUpload
+	}
 
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
@@ -84,6 +103,14 @@ func New(cfg Config) (http.Handler, error) {
 		r.Get("/files/{id}", s.getFile)
 		r.Get("/files/{id}/frames/{n}/render", s.renderFrame)
 		r.Get("/presets", s.listPresets)
+		if s.store != nil {
+			r.Group(func(r chi.Router) {
+				if cfg.Auth != nil {
+					r.Use(cfg.Auth)
+				}
+				s.studyRoutes(r)
+			})
+		}
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusNotFound, "no such endpoint")
 		})
@@ -97,6 +124,11 @@ func New(cfg Config) (http.Handler, error) {
 	r.Get("/", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, static, "index.html")
 	})
+	if s.store != nil {
+		r.Get("/studies", func(w http.ResponseWriter, r *http.Request) {
+			http.ServeFileFS(w, r, static, "studies.html")
+		})
+	}
 	r.Get("/static/*", http.StripPrefix("/static/", files).ServeHTTP)
 	r.Get("/favicon.ico", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFileFS(w, r, static, "favicon.svg")

@@ -2,9 +2,14 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"sync"
 
 	"lightbox/dicom"
 	"lightbox/dicom/dimse"
@@ -69,4 +74,85 @@ func addrString(a net.Addr) string {
 		return ""
 	}
 	return a.String()
+}
+
+// startDIMSE starts the DICOM listeners the options ask for, plain and TLS,
+// sharing one server (and so one association limit). The returned func
+// waits for them to finish after ctx ends.
+func startDIMSE(ctx context.Context, o serveOptions, store *storage.Store, cert tls.Certificate, log *slog.Logger) (func(), error) {
+	if o.dimse == "" && o.dimseTLS == "" {
+		return func() {}, nil
+	}
+	srv := &dimse.Server{Config: dimse.Config{
+		AETitle: o.ae,
+		Allow:   allowPACS(store, log),
+		Store:   storeHandler(store, log),
+		Event:   logDIMSE(log),
+	}}
+	var lns []net.Listener
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}
+	if o.dimse != "" {
+		ln, err := net.Listen("tcp", o.dimse)
+		if err != nil {
+			return nil, fmt.Errorf("listen DICOM %s: %w", o.dimse, err)
+		}
+		lns = append(lns, ln)
+		log.Info("DICOM service", "addr", ln.Addr().String(), "ae", o.ae)
+	}
+	if o.dimseTLS != "" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+		if o.clientCA != "" {
+			pem, err := os.ReadFile(o.clientCA)
+			if err != nil {
+				closeAll()
+				return nil, fmt.Errorf("DICOM TLS client CAs: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				closeAll()
+				return nil, fmt.Errorf("DICOM TLS client CAs: no certificate in %s", o.clientCA)
+			}
+			cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+		}
+		ln, err := net.Listen("tcp", o.dimseTLS)
+		if err != nil {
+			closeAll()
+			return nil, fmt.Errorf("listen DICOM TLS %s: %w", o.dimseTLS, err)
+		}
+		lns = append(lns, tls.NewListener(ln, cfg))
+		log.Info("DICOM TLS service", "addr", ln.Addr().String(), "ae", o.ae, "client_certificates", o.clientCA != "")
+	}
+	var wg sync.WaitGroup
+	for _, ln := range lns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(ctx, ln); err != nil {
+				log.Error("DICOM service stopped", "addr", ln.Addr().String(), "err", err)
+			}
+		}()
+	}
+	return wg.Wait, nil
+}
+
+// allowPACS admits a calling AE only if `lightbox pacs add` listed it with
+// the address it calls from. It asks the catalog on every association, so
+// an added or removed PACS takes effect at once, even from another process.
+func allowPACS(store *storage.Store, log *slog.Logger) func(string, net.Addr) bool {
+	return func(ae string, remote net.Addr) bool {
+		a, ok := remote.(*net.TCPAddr)
+		if !ok {
+			return false
+		}
+		allowed, err := store.Catalog.AllowPACS(context.Background(), ae, a.IP)
+		if err != nil {
+			log.Error("PACS allow-list", "calling_ae", ae, "err", err)
+			return false
+		}
+		return allowed
+	}
 }

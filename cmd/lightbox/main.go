@@ -18,11 +18,13 @@ var commands = map[string]struct {
 	"info":   {runInfo, "print a DICOM file's metadata as JSON"},
 	"render": {runRender, "render one frame of a DICOM file to PNG or JPEG"},
 	"import": {runImport, "import DICOM files, folders and zips into the store"},
+	"pacs":   {runPACS, "allow PACS nodes to send by DICOM: add, list, remove"},
+	"token":  {runToken, "API tokens for DICOMweb clients: create, list, revoke"},
 }
 
 func usage() {
 	fmt.Fprintln(os.Stderr, "usage: lightbox COMMAND [flags]\n\ncommands:")
-	for _, name := range []string{"serve", "import", "info", "render"} {
+	for _, name := range []string{"serve", "import", "pacs", "token", "info", "render"} {
 		fmt.Fprintf(os.Stderr, "  %-8s %s\n", name, commands[name].help)
 	}
 	fmt.Fprintln(os.Stderr, "\n`lightbox COMMAND -h` shows a command's flags.")

@@ -33,13 +33,30 @@ type serveOptions struct {
 	testdata string
 	cert     string
 	key      string
+
+	db, blobs string // catalog and blob store URLs; empty: SQLite and disk in data
+
+	dimse    string // DICOM listen address; empty: no DIMSE
+	dimseTLS string // DICOM TLS (PS3.15 B) listen address; empty: none
+	clientCA string // PEM CAs whose client certificates DICOM TLS requires
+	ae       string // our AE title
+	// orphanGrace spares blobs younger than this in the start-up orphan
+	// scan; other nodes sharing the store may be mid-ingest.
+	orphanGrace time.Duration
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	var o serveOptions
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.data, "data", "./lightbox-data", "folder for the server's state (TLS certificate, later the catalog)")
+	fs.StringVar(&o.data, "data", "./lightbox-data", "folder for the server's state: TLS certificate, SQLite catalog, blobs")
+	fs.StringVar(&o.db, "db", "", "catalog: postgres://user:pass@host:port/db (default: SQLite in --data)")
+	fs.StringVar(&o.blobs, "blobs", "", "blob store: s3://ACCESS:SECRET@host:port/bucket (default: --data/blobs)")
+	fs.StringVar(&o.dimse, "dimse", "", "DICOM (C-ECHO, C-STORE) listen address, e.g. 127.0.0.1:11112")
+	fs.StringVar(&o.dimseTLS, "dimse-tls", "", "DICOM TLS listen address, e.g. 127.0.0.1:2762 (uses the HTTPS certificate)")
+	fs.StringVar(&o.clientCA, "dimse-client-ca", "", "PEM file of CAs: DICOM TLS then requires a client certificate they signed")
+	fs.StringVar(&o.ae, "ae", "LIGHTBOX", "the AE title PACS must call")
+	fs.DurationVar(&o.orphanGrace, "orphan-grace", 0, "at start, remove blobs without a catalog row older than this (raise it when several nodes share the store)")
 	fs.StringVar(&o.addr, "http", "127.0.0.1:8443", "HTTPS listen address, host:port")
 	fs.StringVar(&o.testdata, "testdata", "./testdata", "folder of DICOM files the viewer lists")
 	fs.StringVar(&o.cert, "cert", "", "PEM certificate (chain) to serve instead of the self-signed one; needs --key")
@@ -99,6 +116,20 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, log *slog.Logger)
 	if err != nil {
 		return fmt.Errorf("TLS certificate: %w", err)
 	}
+
+	store, err := storeFlags{data: o.data, db: o.db, blobs: o.blobs}.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Catalog.Close()
+	if err := cleanStart(ctx, store, o.orphanGrace, log); err != nil {
+		return err
+	}
+	dimseDone, err := startDIMSE(ctx, o, store, pair, log)
+	if err != nil {
+		return err
+	}
+	defer dimseDone()
 
 	h, err := web.New(web.Config{TestData: o.testdata, Logger: log})
 	if err != nil {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
+	"lightbox/dicom/dimse"
 	"lightbox/storage"
 )
 
@@ -25,7 +28,7 @@ func (s *storeFlags) register(fs *flag.FlagSet) {
 
 // open opens the catalog and blob store the flags name, creating --data
 // if needed. The caller closes the catalog.
-func (s *storeFlags) open(ctx context.Context) (*storage.Store, error) {
+func (s storeFlags) open(ctx context.Context) (*storage.Store, error) {
 	if err := os.MkdirAll(s.data, 0o700); err != nil {
 		return nil, err
 	}
@@ -42,5 +45,29 @@ func (s *storeFlags) open(ctx context.Context) (*storage.Store, error) {
 		cat.Close()
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
-	return &storage.Store{Catalog: cat, Blobs: blobs, TempDir: tmp}, nil
+	// Every entrance accepts the SOP classes the DICOM service negotiates:
+	// what Lightbox can show.
+	classes := map[string]bool{}
+	for _, c := range dimse.DefaultSOPClasses {
+		classes[c] = true
+	}
+	return &storage.Store{Catalog: cat, Blobs: blobs, TempDir: tmp, SOPClasses: classes}, nil
+}
+
+// cleanStart removes what a crash may have left: spool files of ingests
+// that never finished, and blobs whose catalog row was never committed.
+// Neither was ever acknowledged to a sender.
+func cleanStart(ctx context.Context, store *storage.Store, grace time.Duration, log *slog.Logger) error {
+	spooled, _ := filepath.Glob(filepath.Join(store.TempDir, "ingest-*"))
+	for _, p := range spooled {
+		os.Remove(p)
+	}
+	n, err := storage.RemoveOrphans(ctx, store.Catalog, store.Blobs, grace)
+	if err != nil {
+		return err
+	}
+	if n > 0 || len(spooled) > 0 {
+		log.Warn("removed what an interrupted run left", "orphan_blobs", n, "spool_files", len(spooled))
+	}
+	return nil
 }

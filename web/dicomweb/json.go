@@ -176,10 +176,31 @@ func writeString(b *bytes.Buffer, s string) {
 // group lengths are left out, as is Pixel Data (clients fetch frames);
 // other binary values are inlined up to maxInline bytes and left out above.
 func FromDataset(elems []*dcm.Element) (Object, error) {
-	return fromElems(elems, 0, true)
+	var c conv
+	for _, e := range elems {
+		switch {
+		case e == nil || e.Value == nil:
+		case e.Tag == tag.TransferSyntaxUID:
+			if v, ok := e.Value.GetValue().([]string); ok && len(v) == 1 {
+				c.implicit = strings.Trim(v[0], " \x00") == "1.2.840.10008.1.2"
+			}
+		case e.Tag == tag.PixelRepresentation:
+			if v, ok := e.Value.GetValue().([]int); ok && len(v) == 1 {
+				c.signed = v[0] == 1
+			}
+		}
+	}
+	return c.fromElems(elems, 0, true)
 }
 
-func fromElems(elems []*dcm.Element, depth int, top bool) (Object, error) {
+// conv is what converting a data set needs to know of the whole: in
+// implicit VR, the VR of "US or SS" elements follows Pixel Representation
+// (PS3.5 Annex A.1), which the reader's dictionary does not apply.
+type conv struct {
+	implicit, signed bool
+}
+
+func (c conv) fromElems(elems []*dcm.Element, depth int, top bool) (Object, error) {
 	if depth > maxDepth {
 		return nil, fmt.Errorf("dicom json: sequences nested deeper than %d", maxDepth)
 	}
@@ -195,7 +216,7 @@ func fromElems(elems []*dcm.Element, depth int, top bool) (Object, error) {
 		case t == tag.PixelData || t == tag.FloatPixelData || t == tag.DoubleFloatPixelData:
 			continue
 		}
-		a, ok, err := attrOf(e, depth)
+		a, ok, err := c.attrOf(e, depth)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", t, err)
 		}
@@ -220,18 +241,29 @@ func vrOf(e *dcm.Element) string {
 }
 
 // attrOf converts one element; ok is false for an element left out.
-func attrOf(e *dcm.Element, depth int) (Attr, bool, error) {
+func (c conv) attrOf(e *dcm.Element, depth int) (Attr, bool, error) {
 	vr := vrOf(e)
 	a := Attr{VR: vr}
 	if e.Value == nil {
 		return a, true, nil
+	}
+	if e.Tag == tag.SpecificCharacterSet {
+		// The reader has converted every string to UTF-8, and DICOM JSON
+		// is UTF-8 (PS3.18 F.2), so the data set now says so.
+		a.Values = []any{"ISO_IR 192"}
+		return a, true, nil
+	}
+	if raw, ok := e.Value.GetValue().([]byte); ok && vr == "UN" && e.Tag.Group%2 == 1 && e.Tag.Element >= 0x0010 && e.Tag.Element <= 0x00FF {
+		// A private creator read in implicit VR: always LO (PS3.5 7.8.1).
+		a.VR = "LO"
+		return stringAttr(a, []string{string(raw)})
 	}
 	switch v := e.Value.GetValue().(type) {
 	case []*dcm.SequenceItemValue:
 		a.VR = "SQ" // an undefined-length UN is read as the sequence it is (PS3.5 6.2.2)
 		for _, it := range v {
 			items, _ := it.GetValue().([]*dcm.Element)
-			obj, err := fromElems(items, depth+1, false)
+			obj, err := c.fromElems(items, depth+1, false)
 			if err != nil {
 				return a, false, err
 			}
@@ -246,6 +278,15 @@ func attrOf(e *dcm.Element, depth int) (Attr, bool, error) {
 			}
 			return a, true, nil
 		}
+		if c.implicit && c.signed && vr == "US" {
+			if info, err := tag.Find(e.Tag); err == nil && len(info.VRs) == 2 && info.VRs[1] == "SS" {
+				a.VR = "SS"
+				for _, n := range v {
+					a.Values = append(a.Values, int64(int16(uint16(n))))
+				}
+				return a, true, nil
+			}
+		}
 		for _, n := range v {
 			a.Values = append(a.Values, int64(n))
 		}
@@ -257,7 +298,9 @@ func attrOf(e *dcm.Element, depth int) (Attr, bool, error) {
 		if len(v) > maxInline {
 			return a, false, nil
 		}
-		a.InlineBinary = v
+		if len(v) > 0 {
+			a.InlineBinary = v
+		}
 	}
 	return a, true, nil
 }
@@ -275,11 +318,15 @@ func stringAttr(a Attr, v []string) (Attr, bool, error) {
 		if n > maxInline {
 			return a, false, nil
 		}
-		a.InlineBinary = []byte(strings.Join(v, `\`))
-		if a.InlineBinary == nil {
-			a.InlineBinary = []byte{}
+		if n > 0 {
+			a.InlineBinary = []byte(strings.Join(v, `\`))
 		}
 		return a, true, nil
+	}
+	switch a.VR {
+	case "LT", "ST", "UT", "UR":
+		// Single-valued: a backslash in them is text, not a separator.
+		v = []string{strings.Join(v, `\`)}
 	}
 	vals := make([]any, 0, len(v))
 	for _, s := range v {
@@ -304,8 +351,8 @@ func stringValue(vr, s string) any {
 	default:
 		s = strings.Trim(s, " \x00")
 	}
-	if s == "" {
-		return nil
+	if s == "" || vr == "PN" && strings.Trim(s, "^= ") == "" {
+		return nil // a name of empty components is an empty name
 	}
 	switch vr {
 	case "DS":

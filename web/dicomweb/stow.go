@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"mime/multipart"
 	"net/http"
 	"os"
@@ -86,7 +85,7 @@ type stowResult struct {
 // stow stores the instances of a multipart/related; type="application/dicom"
 // body, one part at a time, each streamed into Store.Ingest.
 func (s *server) stow(w http.ResponseWriter, r *http.Request) {
-	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	mt, params, err := parseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !strings.EqualFold(mt, "multipart/related") {
 		httpError(w, http.StatusUnsupportedMediaType, `STOW-RS takes multipart/related; type="application/dicom"`)
 		return
@@ -106,40 +105,11 @@ func (s *server) stow(w http.ResponseWriter, r *http.Request) {
 	}
 	study := chi.URLParam(r, "study")
 	source := "stow:" + client(r.Context())
-	guard := &headerGuard{r: r.Body}
-	mr := multipart.NewReader(guard, boundary)
-	var results []stowResult
-	var broken error
-	for {
-		guard.armed, guard.budget = true, maxPartHeader+multipartLookahd
-		part, err := mr.NextPart()
-		guard.armed = false
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			broken = err
-			break
-		}
-		pr := &partReader{r: part}
-		res := s.stowPart(r.Context(), part.Header.Get("Content-Type"), pr, source, study)
-		// Drain what Ingest left (a refused or too large part) before the
-		// header guard is armed again.
-		if _, err := io.Copy(io.Discard, pr); err != nil && pr.err == nil {
-			pr.err = err
-		}
-		part.Close()
-		if pr.err != nil {
-			broken = pr.err
-			if !res.stored {
-				break // the part was cut short: nothing to report for it
-			}
-		}
-		s.logResult(r, source, res)
-		results = append(results, res)
-		if broken != nil {
-			break
-		}
+	results, broken := readParts(r.Body, boundary, func(ctype string, body io.Reader) stowResult {
+		return s.stowPart(r.Context(), ctype, body, source, study)
+	})
+	for _, res := range results {
+		s.logResult(source, res)
 	}
 	if broken != nil {
 		if errors.Is(r.Context().Err(), context.Canceled) {
@@ -159,10 +129,48 @@ func (s *server) stow(w http.ResponseWriter, r *http.Request) {
 	s.stowAnswer(w, r, results)
 }
 
+// readParts walks a multipart body part by part, calling store with each
+// part's Content-Type and a reader of its bytes. It returns what store
+// said of each part, and the error that broke the walk, if any: a
+// malformed body, a part header beyond maxPartHeader, or a body cut short
+// (then the part it cut is not reported). Nothing is buffered beyond the
+// multipart reader's own 4 KiB.
+func readParts(body io.Reader, boundary string, store func(ctype string, body io.Reader) stowResult) ([]stowResult, error) {
+	guard := &headerGuard{r: body}
+	mr := multipart.NewReader(guard, boundary)
+	var results []stowResult
+	for {
+		guard.armed, guard.budget = true, maxPartHeader+multipartLookahd
+		part, err := mr.NextPart()
+		guard.armed = false
+		if err == io.EOF {
+			return results, nil
+		}
+		if err != nil {
+			return results, err
+		}
+		pr := &partReader{r: part}
+		res := store(part.Header.Get("Content-Type"), pr)
+		// Drain what store left (a refused or too large part) before the
+		// header guard is armed again.
+		if _, err := io.Copy(io.Discard, pr); err != nil && pr.err == nil {
+			pr.err = err
+		}
+		part.Close()
+		if pr.err != nil && !res.stored {
+			return results, pr.err
+		}
+		results = append(results, res)
+		if pr.err != nil {
+			return results, pr.err
+		}
+	}
+}
+
 // stowPart stores one part and says how it went.
 func (s *server) stowPart(ctx context.Context, ctype string, body io.Reader, source, study string) stowResult {
 	if ctype != "" {
-		mt, _, err := mime.ParseMediaType(ctype)
+		mt, _, err := parseMediaType(ctype)
 		if err != nil || !strings.EqualFold(mt, "application/dicom") {
 			return stowResult{failure: failUnderstand, reason: "part is " + ctype + ", not application/dicom"}
 		}
@@ -253,7 +261,7 @@ func failed(res stowResult, err error) stowResult {
 	return res
 }
 
-func (s *server) logResult(r *http.Request, source string, res stowResult) {
+func (s *server) logResult(source string, res stowResult) {
 	args := []any{"source", source, "sop", res.sopUID, "study", res.study}
 	switch {
 	case res.failure == failProcessing:
@@ -322,7 +330,7 @@ func acceptsJSON(accept string) bool {
 		return true
 	}
 	for _, rng := range strings.Split(accept, ",") {
-		mt, _, err := mime.ParseMediaType(rng)
+		mt, _, err := parseMediaType(rng)
 		if err != nil {
 			continue
 		}

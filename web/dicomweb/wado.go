@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
@@ -56,8 +55,8 @@ func parseAccept(h string) []mediaRange {
 		return []mediaRange{{typ: "*/*"}}
 	}
 	var out []mediaRange
-	for _, part := range splitAccept(h) {
-		mt, params, err := mime.ParseMediaType(part)
+	for _, part := range splitOutsideQuotes(h, ',') {
+		mt, params, err := parseMediaType(part)
 		if err != nil {
 			continue
 		}
@@ -71,22 +70,51 @@ func parseAccept(h string) []mediaRange {
 	return out
 }
 
-// splitAccept splits on commas outside quoted strings.
-func splitAccept(h string) []string {
+// splitOutsideQuotes splits s on sep where it is not in a quoted string.
+func splitOutsideQuotes(s string, sep byte) []string {
 	var out []string
 	quoted, start := false, 0
-	for i := 0; i < len(h); i++ {
-		switch h[i] {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
 		case '"':
 			quoted = !quoted
-		case ',':
+		case sep:
 			if !quoted {
-				out = append(out, h[start:i])
+				out = append(out, s[start:i])
 				start = i + 1
 			}
 		}
 	}
-	return append(out, h[start:])
+	return append(out, s[start:])
+}
+
+// errMediaType is returned for a media type without a type and subtype.
+var errMediaType = errors.New("malformed media type")
+
+// parseMediaType reads "type/subtype; name=value; ..." like
+// mime.ParseMediaType, but also takes the unquoted parameter values DICOMweb
+// clients commonly send (type=application/dicom, which RFC 2045 would
+// have quoted). Type and parameter names are lower-cased.
+func parseMediaType(s string) (string, map[string]string, error) {
+	fields := splitOutsideQuotes(s, ';')
+	mt := strings.ToLower(strings.TrimSpace(fields[0]))
+	if i := strings.IndexByte(mt, '/'); i <= 0 || i == len(mt)-1 || strings.ContainsAny(mt, " \t\"") {
+		return "", nil, errMediaType
+	}
+	params := map[string]string{}
+	for _, f := range fields[1:] {
+		k, v, ok := strings.Cut(f, "=")
+		k = strings.ToLower(strings.TrimSpace(k))
+		if !ok || k == "" {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+			v = strings.ReplaceAll(v[1:len(v)-1], `\"`, `"`)
+		}
+		params[k] = v
+	}
+	return mt, params, nil
 }
 
 // instanceTS says which stored transfer syntaxes an Accept header for

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"lightbox/internal/orthanc"
+)
+
+// BenchmarkIngest is the ingest figure: the same 500 CT slices
+// (copies of a real 512×512 slice with new UIDs) sent by dcmtk's storescu
+// in one run to dcmtk's storescp (writing files), Orthanc (its default
+// SQLite index), Lightbox on SQLite + disk and, under
+// scripts/test-services.sh, Lightbox on PostgreSQL + S3; each with the
+// sender's Nagle off (TCP_NODELAY=1) and on (dcmtk's default). Run with
+// -benchtime=1x: one transfer is the unit.
+func BenchmarkIngest(b *testing.B) {
+	for _, tool := range []string{"storescu", "storescp"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			b.Fatalf("%s not found (Debian package dcmtk)", tool)
+		}
+	}
+	n := 500
+	if s := os.Getenv("INGEST_N"); s != "" {
+		fmt.Sscan(s, &n)
+	}
+	dir := b.TempDir()
+	files := copies(b, "../../testdata/ct-signed-implicit-512.dcm", n, dir)
+	var bytes int64
+	for _, f := range files {
+		st, _ := os.Stat(f)
+		bytes += st.Size()
+	}
+	type target struct {
+		name  string
+		start func(b *testing.B) (addr, aet string, stop func())
+	}
+	targets := []target{
+		{"storescp", func(b *testing.B) (string, string, func()) {
+			addr := freeAddr(b)
+			_, port, _ := net.SplitHostPort(addr)
+			out := b.TempDir()
+			cmd := exec.Command("storescp", "--output-directory", out, "-aet", "STORESCP", port)
+			cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			waitPort(b, addr)
+			return addr, "STORESCP", func() { cmd.Process.Kill(); cmd.Wait() }
+		}},
+		{"orthanc", func(b *testing.B) (string, string, func()) {
+			o, err := orthanc.Start(b.TempDir(), orthanc.Config{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return fmt.Sprintf("127.0.0.1:%d", o.DICOMPort), o.AETitle, o.Stop
+		}},
+	}
+	for _, be := range backends {
+		be := be
+		targets = append(targets, target{"lightbox-" + be.name, func(b *testing.B) (string, string, func()) {
+			extra := be.flags(b)
+			data := b.TempDir()
+			admin(b, data, extra, "pacs", "add", "--ae", "STORESCU", "--host", "127.0.0.1")
+			s := startServer(b, data, extra, freeAddr(b))
+			return s.dimse, "LIGHTBOX", func() { s.cmd.Process.Kill(); <-s.done }
+		}})
+	}
+	results := map[string]float64{}
+	for _, nagle := range []bool{false, true} {
+		for _, tg := range targets {
+			name := tg.name + map[bool]string{false: "/nodelay", true: "/nagle"}[nagle]
+			b.Run(name, func(b *testing.B) {
+				addr, aet, stop := tg.start(b)
+				defer stop()
+				host, port, _ := net.SplitHostPort(addr)
+				for b.Loop() {
+					cmd := exec.Command("storescu", append([]string{"-aet", "STORESCU", "-aec", aet, host, port}, files...)...)
+					if !nagle {
+						cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
+					}
+					start := time.Now()
+					if out, err := cmd.CombinedOutput(); err != nil {
+						b.Fatalf("storescu to %s: %v: %s", tg.name, err, out)
+					}
+					secs := time.Since(start).Seconds()
+					results[name] = float64(n) / secs
+					b.ReportMetric(float64(n)/secs, "inst/s")
+					b.ReportMetric(float64(bytes)/1e6/secs, "MB/s")
+				}
+			})
+		}
+	}
+	var names []string
+	for k := range results {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	fmt.Printf("\ningest of %d CT slices (%.0f MB) by storescu:\n", n, float64(bytes)/1e6)
+	for _, k := range names {
+		mode := k[strings.Index(k, "/"):]
+		line := fmt.Sprintf("  %-32s %7.0f inst/s", k, results[k])
+		if strings.HasPrefix(k, "lightbox") {
+			if s := results["storescp"+mode]; s > 0 {
+				line += fmt.Sprintf("  %.2f× storescp (goal ≥ 0.8)", results[k]/s)
+			}
+			if o := results["orthanc"+mode]; o > 0 {
+				line += fmt.Sprintf("  %.2f× Orthanc (goal ≥ 2)", results[k]/o)
+			}
+		}
+		fmt.Println(line)
+	}
+}
+
+func waitPort(b *testing.B, addr string) {
+	for range 100 {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("nothing listens on %s", addr)
+}
