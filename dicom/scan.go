@@ -228,6 +228,7 @@ func (s *scanner) items(item header, end int64, depth int) (int64, error) {
 // scanFile checks the preamble and file meta group of a Part 10 file and
 // then walks its data set.
 func scanFile(src io.ReaderAt, size int64) (*layout, []byte, error) {
+	src = &blockReader{src: src, size: size}
 	s := &scanner{src: src, size: size, order: binary.LittleEndian}
 	magic := make([]byte, 4)
 	if size < 132 {
@@ -414,4 +415,38 @@ func (s *scanner) skipFragments(h header, end int64) (int64, error) {
 		off = item.value + int64(item.length)
 	}
 	return 0, fmt.Errorf("%w: nested pixel data %s has no delimiter before the end", ErrMalformed, h)
+}
+
+// blockReader serves the scanner's many small reads from 64 KiB blocks,
+// so that walking a header costs a few reads of the file, not one per
+// element.
+type blockReader struct {
+	src  io.ReaderAt
+	size int64
+	off  int64 // of buf in src
+	buf  []byte
+}
+
+const scanBlock = 64 << 10
+
+func (b *blockReader) ReadAt(p []byte, off int64) (int, error) {
+	if off < b.off || off+int64(len(p)) > b.off+int64(len(b.buf)) {
+		if len(p) > scanBlock/4 { // large values: read directly
+			return b.src.ReadAt(p, off)
+		}
+		n := min(int64(scanBlock), b.size-off)
+		if n < int64(len(p)) {
+			return b.src.ReadAt(p, off)
+		}
+		if cap(b.buf) < scanBlock {
+			b.buf = make([]byte, scanBlock)
+		}
+		b.buf = b.buf[:n]
+		if m, err := b.src.ReadAt(b.buf, off); m < int(n) {
+			b.buf = b.buf[:0]
+			return 0, err
+		}
+		b.off = off
+	}
+	return copy(p, b.buf[off-b.off:]), nil
 }

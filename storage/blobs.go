@@ -81,15 +81,17 @@ func OpenBlobs(ctx context.Context, blobsURL, dataDir string) (Blobs, error) {
 	}
 }
 
-// BlobKey is the deterministic part of an instance's blob key: two levels
-// of fan-out from a hash of the UID (so that no folder holds more than a
-// few hundred files even with millions of instances), then the UID:
-// "3f/a2/1.2.840.113619.2.55.3.604688119.969.1268071029.320".
+// BlobKey is the deterministic part of an instance's blob key: one level
+// of 256-way fan-out from a hash of the UID, then the UID:
+// "3f/1.2.840.113619.2.55.3.604688119.969.1268071029.320". One level,
+// not two: every new folder costs an fsync of its parent on the ingest
+// path, and 65,536 folders would keep creating them for the first
+// hundred thousand instances; 256 exist after the first thousand, and a
+// million instances is ~4,000 files a folder, which ext4 and XFS index.
 // Listing BlobKey(uid) finds every blob stored for that UID.
 func BlobKey(sopInstanceUID string) string {
 	h := sha256.Sum256([]byte(sopInstanceUID))
-	x := hex.EncodeToString(h[:2])
-	return x[:2] + "/" + x[2:] + "/" + sopInstanceUID
+	return hex.EncodeToString(h[:1]) + "/" + sopInstanceUID
 }
 
 // NewBlobKey is the key to store a newly received instance under:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -85,6 +86,40 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) (er
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	if err := os.Rename(tmp, final); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("put %s: fsync folder: %w", key, err)
+	}
+	return nil
+}
+
+// PutFile moves the file at path into the store under key, durably:
+// fsync, rename, fsync the folder. The ingest spools every instance to a
+// file first (to check it before storing); on the same file system,
+// moving that file saves Put's copy of every byte. If path is on another
+// file system, PutFile copies it with Put.
+func (d *Disk) PutFile(ctx context.Context, key, path string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("put %s: fsync: %w", key, err)
+	}
+	final := d.path(key)
+	dir := filepath.Dir(final)
+	if err := d.mkdirDurable(dir); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := os.Rename(path, final); err != nil {
+		if errors.Is(err, syscall.EXDEV) {
+			return d.Put(ctx, key, f, -1)
+		}
 		return fmt.Errorf("put %s: %w", key, err)
 	}
 	if err := syncDir(dir); err != nil {

@@ -211,3 +211,33 @@ func TestOpenDisk(t *testing.T) {
 		t.Error("OpenDisk under a file succeeded")
 	}
 }
+
+// TestDiskPutFile moves a spooled file into the store.
+func TestDiskPutFile(t *testing.T) {
+	dir := t.TempDir()
+	d, err := OpenDisk(filepath.Join(dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := filepath.Join(dir, "spool")
+	os.WriteFile(src, []byte("instance bytes"), 0o600)
+	key := NewBlobKey("1.2.3")
+	if err := d.PutFile(context.Background(), key, src); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(src); !os.IsNotExist(err) {
+		t.Error("the spooled file is still there")
+	}
+	rc, err := d.Get(context.Background(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "instance bytes" {
+		t.Errorf("stored %q", b)
+	}
+	if err := d.PutFile(context.Background(), "../x", src); !errors.Is(err, ErrBadKey) {
+		t.Errorf("bad key: %v", err)
+	}
+}

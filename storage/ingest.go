@@ -121,7 +121,12 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return Result{}, err
 	}
-	if err := s.Blobs.Put(ctx, in.BlobKey, tmp, size); err != nil {
+	if d, ok := s.Blobs.(*Disk); ok {
+		err = d.PutFile(ctx, in.BlobKey, tmp.Name())
+	} else {
+		err = s.Blobs.Put(ctx, in.BlobKey, tmp, size)
+	}
+	if err != nil {
 		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
 	}
 	stored, err := s.Catalog.PutInstance(ctx, in)

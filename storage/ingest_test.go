@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
@@ -179,4 +180,33 @@ func TestIngestDataset(t *testing.T) {
 			t.Errorf("record %+v", res.Instance)
 		}
 	})
+}
+
+// BenchmarkIngest stores copies of a 512×512 CT slice, each a new
+// instance, through the whole ingest path on SQLite and disk.
+func BenchmarkIngest(b *testing.B) {
+	raw, err := os.ReadFile("../testdata/ct-signed-implicit-512.dcm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, _ := dicom.Parse(bytes.NewReader(raw), int64(len(raw)))
+	uid := f.Meta.SOPInstanceUID
+	dir := b.TempDir()
+	cat, err := OpenSQLite(context.Background(), filepath.Join(dir, "c.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cat.Close()
+	blobs, _ := OpenDisk(filepath.Join(dir, "blobs"))
+	s := &Store{Catalog: cat, Blobs: blobs, TempDir: b.TempDir()}
+	b.SetBytes(int64(len(raw)))
+	i := 0
+	for b.Loop() {
+		suffix := fmt.Sprintf(".%d", 1000000+i)
+		i++
+		data := bytes.ReplaceAll(raw, []byte(uid), []byte(uid[:len(uid)-len(suffix)]+suffix))
+		if res, err := s.Ingest(context.Background(), bytes.NewReader(data), "bench", Expect{}); err != nil || res.Outcome != Stored {
+			b.Fatal(res.Outcome, err)
+		}
+	}
 }

@@ -145,6 +145,7 @@ type expected struct {
 	status map[string]string // path → status
 	first  map[string]string // SOP Instance UID → path of the stored copy
 	sop    map[string]string // path → SOP Instance UID
+	order  []string          // paths stored, in upload order
 }
 
 func predict(t testing.TB, files []string) expected {
@@ -167,6 +168,7 @@ func predict(t testing.TB, files []string) expected {
 		switch old, ok := sums[uid]; {
 		case !ok:
 			sums[uid], e.first[uid], e.status[p] = sum, p, statusStored
+			e.order = append(e.order, p)
 		case old == sum:
 			e.status[p] = statusDuplicate
 		default:
@@ -240,7 +242,9 @@ func TestUploadEveryFile(t *testing.T) {
 		}
 	}
 
-	mr := filepath.Join(testDataDir, "mr-small.dcm")
+	// The copy of mr-small stored first (it is in testdata in several
+	// transfer syntaxes).
+	mr := want.first[want.sop[filepath.Join(testDataDir, "mr-small.dcm")]]
 	raw, err := os.ReadFile(mr)
 	if err != nil {
 		t.Fatal(err)
@@ -269,7 +273,7 @@ func TestUploadEveryFile(t *testing.T) {
 	}
 	// The log names instances by UID, never by file name or patient.
 	log := logs.String()
-	for _, bad := range []string{"Dóe", "mr-small", "LICENSES", "^"} {
+	for _, bad := range []string{"Dóe", "mr-", "LICENSES", "^"} {
 		if strings.Contains(log, bad) {
 			t.Errorf("log contains %q", bad)
 		}
@@ -558,11 +562,11 @@ func TestRefusalWords(t *testing.T) {
 
 func TestUploadName(t *testing.T) {
 	for in, want := range map[string]string{
-		"a.dcm":                 "a.dcm",
-		"CT%2FIM%200001":        "CT/IM 0001",
-		"D%C3%B3e.dcm":          "Dóe.dcm",
-		"bad%ZZ":                "bad%ZZ",
-		"x%0Ay%00z":             "xyz",
+		"a.dcm":                  "a.dcm",
+		"CT%2FIM%200001":         "CT/IM 0001",
+		"D%C3%B3e.dcm":           "Dóe.dcm",
+		"bad%ZZ":                 "bad%ZZ",
+		"x%0Ay%00z":              "xyz",
 		strings.Repeat("a", 600): strings.Repeat("a", 512),
 	} {
 		if got := uploadName(in); got != want {

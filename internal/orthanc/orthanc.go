@@ -98,6 +98,9 @@ func Start(dir string, c Config) (*Server, error) {
 		return nil, err
 	}
 	s.cmd = exec.Command(Binary, conf)
+	// Orthanc's DICOM stack is dcmtk, which sets TCP_NODELAY only when
+	// told to: without it every response waits out Nagle + delayed ACK.
+	s.cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
 	s.cmd.Stdout, s.cmd.Stderr = logf, logf
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start orthanc: %w", err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -402,6 +403,28 @@ func TestBlobReaderAt(t *testing.T) {
 			if err != nil || !bytes.Equal(got, frameBytes(t, f, pf.NumFrames()-1)) {
 				t.Fatalf("%s: last frame through ranged reads: %v", f.path, err)
 			}
+		}
+	}
+}
+
+func TestParseMediaType(t *testing.T) {
+	cases := []struct {
+		in, typ string
+		params  map[string]string
+		err     bool
+	}{
+		{`multipart/related; type="application/dicom"; boundary=abc`, "multipart/related", map[string]string{"type": "application/dicom", "boundary": "abc"}, false},
+		{`Multipart/Related; Type=application/dicom; transfer-syntax=*`, "multipart/related", map[string]string{"type": "application/dicom", "transfer-syntax": "*"}, false},
+		{`multipart/related; boundary="a;b,c"`, "multipart/related", map[string]string{"boundary": "a;b,c"}, false},
+		{`image/jpeg;q=0.9`, "image/jpeg", map[string]string{"q": "0.9"}, false},
+		{`text`, "", nil, true},
+		{`/x`, "", nil, true},
+		{``, "", nil, true},
+	}
+	for _, tc := range cases {
+		typ, params, err := parseMediaType(tc.in)
+		if (err != nil) != tc.err || typ != tc.typ || !tc.err && fmt.Sprint(params) != fmt.Sprint(tc.params) {
+			t.Errorf("%q: %q %v %v", tc.in, typ, params, err)
 		}
 	}
 }

@@ -47,6 +47,10 @@
     img: null, // ImageBitmap of the last picture
     imgExact: false, // last picture was lossless
     selectSeq: 0,
+    // stack is a stored series (from /studies), scrolled across its
+    // instances in Instance Number order, every frame of each in turn;
+    // null when the viewer shows the testdata files.
+    stack: null,
   };
 
   // ---------- formatting ----------
@@ -167,6 +171,7 @@
     const f = state.files.find((x) => x.id === id);
     if (!f) return;
     const seq = ++state.selectSeq;
+    state.stack = null;
     state.file = f;
     state.meta = null;
     state.frame = Math.max(0, Math.min(frame | 0, Math.max(0, f.frames - 1)));
@@ -210,7 +215,7 @@
 
   function updateHash() {
     if (!state.file) return;
-    const h = `#${state.file.id}/${state.frame + 1}`;
+    const h = state.stack ? `#series/${state.stack.seriesUID}/${state.frame + 1}` : `#${state.file.id}/${state.frame + 1}`;
     if (location.hash !== h) history.replaceState(null, "", h);
   }
 
@@ -245,11 +250,11 @@
         return p ? { c: p.center, w: p.width } : null;
       }
       case "index": {
-        const w = windowsOf(state.meta, state.frame)[wl.index];
+        const w = windowsOf(state.meta, localFrame())[wl.index];
         return w ? { c: w.WindowCenter, w: w.WindowWidth } : null;
       }
       case "default": {
-        const w = windowsOf(state.meta, state.frame)[0];
+        const w = windowsOf(state.meta, localFrame())[0];
         return w ? { c: w.WindowCenter, w: w.WindowWidth } : state.shown;
       }
       default: return state.shown;
@@ -263,11 +268,11 @@
         return p ? p.label : wl.preset;
       }
       case "index": {
-        const w = windowsOf(state.meta, state.frame)[wl.index];
+        const w = windowsOf(state.meta, localFrame())[wl.index];
         return (w && w.Explanation) || `File window ${wl.index + 1}`;
       }
       case "default": {
-        const w = windowsOf(state.meta, state.frame)[0];
+        const w = windowsOf(state.meta, localFrame())[0];
         if (w) return w.Explanation || "File window";
         const l = ((state.meta && state.meta.Image.VOILUTs) || [])[0];
         return l ? (l.Explanation || "VOI LUT") : "Min – max";
@@ -320,7 +325,7 @@
     renderPresets();
     const box = $("file-windows");
     box.replaceChildren();
-    const ws = windowsOf(state.meta, state.frame);
+    const ws = windowsOf(state.meta, localFrame());
     const luts = (state.meta && state.meta.Image && state.meta.Image.VOILUTs) || [];
     if (!ws.length && !luts.length) {
       box.append(el("span", { class: "none", text: state.meta ? "The file names no window." : "—" }));
@@ -379,14 +384,14 @@
       const ratio = im.LossyImageCompressionRatio && im.LossyImageCompressionRatio.length ? ` (ratio ${im.LossyImageCompressionRatio.map((r) => num(r, 1)).join(", ")}:1)` : "";
       box.append(el("div", { class: "alert" }, `Lossy compressed${ratio}: fine detail may differ from the acquisition.`));
     }
-    const rs = rescaleOf(m, state.frame);
+    const rs = rescaleOf(m, localFrame());
     const groups = [
       ["Patient", [["Name", personName(p.PatientName)], ["ID", p.PatientID], ["Birth date", dicomDate(p.PatientBirthDate)],
         ["Sex", sexName(p.PatientSex)], ["Age at study", age(p.PatientBirthDate, st.StudyDate)]]],
       ["Study", [["Description", st.StudyDescription], ["Date", [dicomDate(st.StudyDate), dicomTime(st.StudyTime)].filter(Boolean).join(" ")],
         ["Accession", st.AccessionNumber], ["Study ID", st.StudyID], ["Referring", personName(st.ReferringPhysicianName)]]],
       ["Series", [["Modality", se.Modality], ["Number", se.SeriesNumber], ["Description", se.SeriesDescription], ["Body part", se.BodyPartExamined]]],
-      ["Image", [["Instance", ins.InstanceNumber], ["Size", `${im.Columns} × ${im.Rows}`], ["Frames", f.frames],
+      ["Image", [["Instance", ins.InstanceNumber], ["Size", `${im.Columns} × ${im.Rows}`], ["Frames", state.stack ? stackAt(state.frame).inst.frames : f.frames],
         ["Pixel spacing", spacing(im.PixelSpacing)], ["Imager spacing", spacing(im.ImagerPixelSpacing)],
         ["Slice thickness", im.SliceThickness ? `${num(im.SliceThickness)} mm` : ""],
         ["Photometric", im.PhotometricInterpretation],
@@ -394,7 +399,7 @@
         ["Rescale", rs && (rs.RescaleSlope !== 1 || rs.RescaleIntercept !== 0) ? `× ${num(rs.RescaleSlope, 4)} + ${num(rs.RescaleIntercept, 2)}${rs.RescaleType ? " " + rs.RescaleType : ""}` : ""],
         ["Transfer syntax", f.transferSyntax], ["", m.TransferSyntaxUID, "uid"],
         ["Compression", im.LossyImageCompression ? "Lossy" : "Lossless or none"],
-        ["File", f.name]]],
+        ["File", f.name], ["Image in series", state.stack ? `${stackAt(state.frame).k + 1} of ${state.stack.instances.length}` : ""]]],
     ];
     for (const [title, rows] of groups) {
       const d = dl(rows);
@@ -433,7 +438,7 @@
     lines($("ov-bl"), [
       grey ? (cw ? `W ${num(cw.w, 1)}  L ${num(cw.c, 1)}` : "W –  L –") : "",
       [grey ? windowLabel() : im.PhotometricInterpretation, "dim"],
-      f.frames > 1 ? `Fr ${state.frame + 1} / ${f.frames}` : "",
+      f.frames > 1 ? `${state.stack ? "Img" : "Fr"} ${state.frame + 1} / ${f.frames}` : "",
       s ? `Zoom ${Math.round(s * 100)}%` : "",
       [state.img ? (state.imgExact ? "Lossless view" : "Preview") : "", "dim"],
     ]);
@@ -466,6 +471,7 @@
     const n = Math.max(0, Math.min(f.frames - 1, i));
     if (n === state.frame) return;
     state.frame = n;
+    if (state.stack) stackFrameChanged();
     renderFramebar();
     renderOverlays();
     renderWindowPanel(); // enhanced CT may carry a window per frame
@@ -510,6 +516,10 @@
     const t = targetSize();
     if (t) { p.set("w", String(t[0])); p.set("h", String(t[1])); }
     if (fast) { p.set("format", "jpeg"); p.set("q", "85"); } else p.set("format", "png");
+    if (state.stack) {
+      const at = stackAt(state.frame);
+      return `/api/instances/${encodeURIComponent(at.inst.sopInstanceUID)}/frames/${at.j}/render?${p}`;
+    }
     return `/api/files/${encodeURIComponent(f.id)}/frames/${state.frame}/render?${p}`;
   }
 
@@ -518,7 +528,8 @@
   let wanted = null;
   function requestRender(fast) {
     if (!state.file || !state.meta || state.file.frames < 1) return;
-    wanted = { fast, url: renderURL(fast), id: state.file.id, seq: state.selectSeq };
+    const id = state.stack ? stackAt(state.frame).inst.sopInstanceUID : state.file.id;
+    wanted = { fast, url: renderURL(fast), id, seq: state.selectSeq };
     clearTimeout(settleTimer);
     if (fast) settleTimer = setTimeout(() => { if (!dragging) requestRender(false); }, 220);
     pump();
@@ -691,7 +702,7 @@
   function fallbackWindow() {
     const im = (state.meta && state.meta.Image) || {};
     const bits = im.BitsStored || 8;
-    const rs = rescaleOf(state.meta, state.frame);
+    const rs = rescaleOf(state.meta, localFrame());
     const lo = im.PixelRepresentation ? -Math.pow(2, bits - 1) : 0;
     const range = Math.pow(2, bits);
     const slope = rs.RescaleSlope || 1;
@@ -779,7 +790,7 @@
   $("minmax").addEventListener("click", () => setWindow({ mode: "minmax" }));
   $("wc").addEventListener("change", applyTypedWindow);
   $("ww").addEventListener("change", applyTypedWindow);
-  $("filter").addEventListener("input", renderList);
+  $("filter").addEventListener("input", () => (state.stack ? renderSeriesList() : renderList()));
   $("frame").addEventListener("input", (e) => goFrame(+e.target.value - 1, true));
   $("frame").addEventListener("change", (e) => goFrame(+e.target.value - 1, false));
   $("prev").addEventListener("click", () => goFrame(state.frame - 1, false));
@@ -802,8 +813,166 @@
 
   new ResizeObserver(() => { draw(); renderOverlays(); scheduleResolution(); }).observe(viewport);
 
+  // ---------- stored series ----------
+  // stackAt maps a position in the series to its instance k and the frame
+  // j within it.
+  function stackAt(i) {
+    const ins = state.stack.instances;
+    let lo = 0, hi = ins.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (ins[mid].start <= i) lo = mid; else hi = mid - 1;
+    }
+    return { k: lo, inst: ins[lo], j: i - ins[lo].start };
+  }
+  function localFrame() {
+    return state.stack ? stackAt(state.frame).j : state.frame;
+  }
+
+  const metaCache = new Map(); // SOP Instance UID → header, most recent last
+  async function instanceMeta(sop) {
+    if (metaCache.has(sop)) {
+      const d = metaCache.get(sop);
+      metaCache.delete(sop);
+      metaCache.set(sop, d);
+      return d;
+    }
+    const d = await getJSON(`/api/instances/${encodeURIComponent(sop)}`);
+    metaCache.set(sop, d);
+    if (metaCache.size > 500) metaCache.delete(metaCache.keys().next().value);
+    return d;
+  }
+
+  // stackFrameChanged follows the scroll onto another instance: its size
+  // is known from the series listing at once, its header comes after
+  // (the picture does not wait for it: the server renders from the
+  // instance itself).
+  function stackFrameChanged() {
+    const at = stackAt(state.frame);
+    const f = state.file;
+    f.columns = at.inst.columns;
+    f.rows = at.inst.rows;
+    const sop = at.inst.sopInstanceUID;
+    if (state.stack.sop === sop) return;
+    state.stack.sop = sop;
+    const seq = state.selectSeq;
+    instanceMeta(sop).then((d) => {
+      if (seq !== state.selectSeq || state.stack.sop !== sop) return;
+      state.meta = d.meta;
+      f.transferSyntax = d.transferSyntax;
+      f.lossy = d.lossy;
+      f.size = d.size;
+      renderDetails();
+      renderOverlays();
+      renderWindowPanel();
+    }).catch(() => { /* the overlay keeps the previous instance's header */ });
+  }
+
+  async function openSeries(uid, frame) {
+    const seq = ++state.selectSeq;
+    showMessage("loading");
+    let list;
+    try {
+      list = await getJSON(`/api/series/${encodeURIComponent(uid)}/instances`);
+    } catch (e) {
+      showMessage("error", "Cannot open this series", e.message);
+      return;
+    }
+    if (seq !== state.selectSeq) return;
+    let start = 0;
+    const instances = (list.instances || []).filter((x) => x.frames > 0).map((x) => {
+      const r = Object.assign({}, x, { start });
+      start += x.frames;
+      return r;
+    });
+    if (!instances.length) {
+      showMessage("error", "Nothing to show", "No instance of this series has pixel data.");
+      return;
+    }
+    state.stack = { seriesUID: uid, studyUID: list.studyUID, instances, total: start, sop: null, series: state.stack && state.stack.studyUID === list.studyUID ? state.stack.series : null };
+    state.file = { id: uid, name: "", frames: start, columns: instances[0].columns, rows: instances[0].rows, transferSyntax: "", lossy: false, size: 0 };
+    state.meta = null;
+    state.frame = Math.max(0, Math.min(frame | 0, start - 1));
+    state.img = null;
+    state.shown = null;
+    state.wl = { mode: "default", c: null, w: null, preset: null, index: null };
+    state.zoom = 1;
+    state.pan = { x: 0, y: 0 };
+    closeDrawers();
+    updateHash();
+    draw();
+    renderSeriesList();
+    const at = stackAt(state.frame);
+    state.stack.sop = at.inst.sopInstanceUID;
+    try {
+      const d = await instanceMeta(at.inst.sopInstanceUID);
+      if (seq !== state.selectSeq) return;
+      state.meta = d.meta;
+      Object.assign(state.file, { transferSyntax: d.transferSyntax, lossy: d.lossy, size: d.size });
+    } catch (e) {
+      if (seq === state.selectSeq) showMessage("error", "Cannot read this image", e.message);
+      return;
+    }
+    renderDetails();
+    renderWindowPanel();
+    renderFramebar();
+    renderOverlays();
+    requestRender(false);
+    if (!state.stack.series) {
+      try {
+        const s = await getJSON(`/api/studies/${encodeURIComponent(list.studyUID)}/series`);
+        if (seq !== state.selectSeq) return;
+        state.stack.series = s.series || [];
+        state.stack.study = s;
+      } catch (_) {
+        state.stack.series = [];
+      }
+      renderSeriesList();
+    }
+  }
+
+  // In series mode the sidebar lists the study's series.
+  function renderSeriesList() {
+    const st = state.stack;
+    $("list-title").textContent = "Series";
+    const list = $("file-list");
+    list.replaceChildren();
+    list.append(el("li", { class: "back-link" }, el("a", { href: "/studies", text: "← All studies" })));
+    const series = st.series || [];
+    const q = $("filter").value.trim().toLowerCase();
+    const shown = series.filter((se) => !q || [se.description, se.modality, String(se.number)].join(" ").toLowerCase().includes(q));
+    $("file-count").textContent = series.length ? `${series.length} in study` : "";
+    for (const se of shown) {
+      const sel = se.seriesUID === st.seriesUID;
+      const open = () => { if (!sel) { history.replaceState(null, "", `#series/${se.seriesUID}/1`); openSeries(se.seriesUID, 0); } };
+      const li = el("li", {
+        class: "file" + (sel ? " selected" : ""), "data-series": se.seriesUID, tabindex: "0", role: "button",
+        "aria-current": sel ? "true" : null, onclick: open,
+        onkeydown: (e) => { if (e.key === "Enter" || e.key === " ") { e.preventDefault(); open(); } },
+      });
+      const mod = se.modality || "—";
+      li.append(el("div", { class: `modality m-${mod}` + (mod.length > 3 ? " long" : ""), text: mod }));
+      const main = el("div", { class: "file-main" });
+      main.append(el("div", { class: "file-title", text: se.description || `Series ${se.number ?? ""}`.trim() }));
+      const who = st.study ? [personName(st.study.patientName), dicomDate(st.study.studyDate)].filter(Boolean).join(" · ") : "";
+      main.append(el("div", { class: "file-sub", text: who }));
+      const meta = el("div", { class: "file-meta" });
+      if (se.number !== null && se.number !== undefined) meta.append(el("span", { text: `Se ${se.number}` }));
+      meta.append(el("span", { class: "tag frames", text: `${se.instances} img` }));
+      main.append(meta);
+      li.append(main);
+      list.append(li);
+    }
+  }
+
   async function start() {
     viewport.dataset.tool = state.tool;
+    const sm = /^#series\/([0-9.]{1,64})(?:\/(\d+))?$/.exec(location.hash);
+    if (sm) {
+      await loadPresets();
+      openSeries(sm[1], sm[2] ? +sm[2] - 1 : 0);
+      return;
+    }
     await Promise.all([loadFiles(), loadPresets()]);
     const m = /^#([0-9a-f]{16})(?:\/(\d+))?$/.exec(location.hash);
     const byHash = m && state.files.find((f) => f.id === m[1]);
