@@ -5,6 +5,7 @@ GO       ?= go
 BIN      := bin/lightbox
 DATA     ?= ./lightbox-data
 HTTP     ?= 127.0.0.1:8443
+DIMSE    ?= 127.0.0.1:11112
 FUZZTIME ?= 30s
 
 .PHONY: all build run test bench fuzz deps test-deps vet clean
@@ -20,8 +21,10 @@ test-deps:
 build: deps
 	$(GO) build -o $(BIN) ./cmd/lightbox
 
+# The demo data is the test files, imported (again: resumes in a moment).
 run: build
-	$(BIN) serve --data $(DATA) --http $(HTTP) --testdata ./testdata
+	$(BIN) import -q --data $(DATA) testdata/*.dcm
+	$(BIN) serve --data $(DATA) --http $(HTTP) --dimse $(DIMSE) --testdata ./testdata
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
