@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +127,7 @@ func withPrefix(s3, prefix string) string {
 // server is a running `lightbox serve` process.
 type server struct {
 	cmd   *exec.Cmd
+	url   string // https://localhost:PORT/
 	dimse string
 	out   *bytes.Buffer
 	done  chan struct{}
@@ -149,8 +151,9 @@ func startServer(t testing.TB, data string, extra []string, dimseAddr string) *s
 		sc := bufio.NewScanner(pr)
 		ok := false
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "Lightbox is running") && !ok {
+			if i := strings.Index(sc.Text(), "https://"); i >= 0 && !ok {
 				ok = true
+				s.url = strings.TrimSpace(sc.Text()[i:])
 				ready <- true
 			}
 		}
@@ -364,5 +367,58 @@ func TestOrthancStoresToLightbox(t *testing.T) {
 			t.Errorf("%s: source %q, transfer syntax %s (sent %s)", f, in.Source, in.TransferSyntaxUID, g.Meta.TransferSyntaxUID)
 		}
 		checkBlob(t, store, in)
+	}
+}
+
+// TestDICOMwebWithToken stores a study by STOW-RS through the running
+// server with a token made by `lightbox token create`, finds it by
+// QIDO-RS, and is refused without the token.
+func TestDICOMwebWithToken(t *testing.T) {
+	data := t.TempDir()
+	out, err := exec.Command(lightboxBin(t), "token", "create", "--data", data, "--name", "e2e", "--role", "pacs").CombinedOutput()
+	if err != nil {
+		t.Fatalf("token create: %v: %s", err, out)
+	}
+	words := strings.Fields(string(out))
+	token := words[len(words)-1]
+	srv := startServer(t, data, nil, freeAddr(t))
+	client := trustingClient(t, filepath.Join(data, "cert.pem"))
+
+	raw, _ := os.ReadFile(filepath.Join(serveTestData, "ct-rle.dcm"))
+	var body bytes.Buffer
+	body.WriteString("--XYZ\r\nContent-Type: application/dicom\r\n\r\n")
+	body.Write(raw)
+	body.WriteString("\r\n--XYZ--\r\n")
+	do := func(method, path, tok string, b io.Reader, ctype string) (int, string) {
+		req, _ := http.NewRequest(method, srv.url+"dicom-web"+path, b)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		req.Header.Set("Accept", "application/dicom+json")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		rb, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(rb)
+	}
+	ctype := `multipart/related; type="application/dicom"; boundary=XYZ`
+	if code, _ := do("POST", "/studies", "", bytes.NewReader(body.Bytes()), ctype); code != http.StatusUnauthorized {
+		t.Errorf("STOW without a token: %d, want 401", code)
+	}
+	if code, _ := do("POST", "/studies", "lbx_wrong", bytes.NewReader(body.Bytes()), ctype); code != http.StatusUnauthorized {
+		t.Errorf("STOW with a wrong token: %d, want 401", code)
+	}
+	if code, msg := do("POST", "/studies", token, bytes.NewReader(body.Bytes()), ctype); code != http.StatusOK {
+		t.Fatalf("STOW: %d %s", code, msg)
+	}
+	f, _ := dicom.Open(filepath.Join(serveTestData, "ct-rle.dcm"))
+	code, msg := do("GET", "/studies?StudyInstanceUID="+f.Meta.Study.InstanceUID, token, nil, "")
+	if code != http.StatusOK || !strings.Contains(msg, f.Meta.Study.InstanceUID) {
+		t.Errorf("QIDO: %d %s", code, msg)
 	}
 }

@@ -23,7 +23,9 @@ import (
 	"syscall"
 	"time"
 
+	"lightbox/storage"
 	"lightbox/web"
+	"lightbox/web/dicomweb"
 )
 
 // serveOptions are the flags of `lightbox serve`.
@@ -131,7 +133,19 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, log *slog.Logger)
 	}
 	defer dimseDone()
 
-	h, err := web.New(web.Config{TestData: o.testdata, Logger: log})
+	dw := dicomweb.New(dicomweb.Config{
+		Store: store,
+		// A token from `lightbox token create`; only its hash is stored.
+		Authenticate: func(ctx context.Context, token string) (string, bool) {
+			name, _, err := store.Catalog.VerifyToken(ctx, token)
+			if err != nil && !errors.Is(err, storage.ErrTokenInvalid) {
+				log.Error("token check", "err", err)
+			}
+			return name, err == nil
+		},
+		Logger: log,
+	})
+	h, err := web.New(web.Config{TestData: o.testdata, Logger: log, DICOMweb: dw})
 	if err != nil {
 		return err
 	}

@@ -251,11 +251,14 @@ func TestRunServeSignal(t *testing.T) {
 
 func TestParseServeFlags(t *testing.T) {
 	o, err := parseServeFlags(nil, io.Discard)
-	if err != nil || o.data != "./lightbox-data" || o.addr != "127.0.0.1:8443" || o.testdata != "./testdata" {
+	if err != nil || o.data != "./lightbox-data" || o.addr != "127.0.0.1:8443" || o.testdata != "./testdata" || o.ae != "LIGHTBOX" || o.dimse != "" {
 		t.Errorf("defaults: %+v %v", o, err)
 	}
-	o, err = parseServeFlags([]string{"--data", "d", "--http", ":1", "--testdata", "t", "--cert", "c", "--key", "k"}, io.Discard)
-	if err != nil || o != (serveOptions{data: "d", addr: ":1", testdata: "t", cert: "c", key: "k"}) {
+	o, err = parseServeFlags([]string{"--data", "d", "--http", ":1", "--testdata", "t", "--cert", "c", "--key", "k",
+		"--db", "postgres://x", "--blobs", "s3://y", "--dimse", ":2", "--dimse-tls", ":3", "--dimse-client-ca", "ca.pem", "--ae", "PACSGW", "--orphan-grace", "1h"}, io.Discard)
+	want := serveOptions{data: "d", addr: ":1", testdata: "t", cert: "c", key: "k", db: "postgres://x", blobs: "s3://y",
+		dimse: ":2", dimseTLS: ":3", clientCA: "ca.pem", ae: "PACSGW", orphanGrace: time.Hour}
+	if err != nil || o != want {
 		t.Errorf("flags: %+v %v", o, err)
 	}
 	for _, args := range [][]string{{"--cert", "c"}, {"--key", "k"}, {"extra"}, {"--nope"}} {

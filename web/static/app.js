@@ -935,6 +935,7 @@
   function renderSeriesList() {
     const st = state.stack;
     $("list-title").textContent = "Series";
+    $("filter").placeholder = "Filter series…";
     const list = $("file-list");
     list.replaceChildren();
     list.append(el("li", { class: "back-link" }, el("a", { href: "/studies", text: "← All studies" })));
