@@ -73,12 +73,15 @@ type Expect struct {
 	SOPClassUID       string
 	SOPInstanceUID    string
 	TransferSyntaxUID string
+	// StudyInstanceUID is the study a STOW-RS request names in its URL.
+	StudyInstanceUID string
 }
 
 // Ingest stores one Part 10 file read from r, from source (e.g.
 // "dimse:CT1@10.0.0.5"). The bytes are stored as they came. Success is
 // returned only once the bytes are durable and the catalog rows committed;
-// on error nothing is stored.
+// on error nothing is stored, and Result.Instance holds the UIDs of the
+// header when it could be read, for the sender's failure report.
 func (s *Store) Ingest(ctx context.Context, r io.Reader, source string, want Expect) (Result, error) {
 	return s.ingest(ctx, nil, r, source, want)
 }
@@ -109,7 +112,7 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	}
 	in, err := s.record(f, want)
 	if err != nil {
-		return Result{}, err
+		return Result{Instance: in}, err
 	}
 	in.Size, in.SHA256, in.Source = size, sum, source
 	if old, err := s.Catalog.GetInstance(ctx, in.SOPInstanceUID); err == nil {
@@ -190,20 +193,10 @@ func (s *Store) spool(meta *dicom.FileMeta, r io.Reader) (*os.File, [32]byte, in
 
 func sumOf(h hash.Hash) []byte { return h.Sum(nil) }
 
-// record checks the parsed header against what storage needs and what the
-// sender declared, and fills a catalog record.
+// record fills a catalog record from the parsed header and checks it
+// against what storage needs and what the sender declared.
 func (s *Store) record(f *dicom.File, want Expect) (Instance, error) {
 	m := &f.Meta
-	switch {
-	case m.SOPInstanceUID == "" || m.Study.InstanceUID == "" || m.Series.InstanceUID == "" || m.SOPClassUID == "":
-		return Instance{}, fmt.Errorf("%w: missing SOP Class, SOP Instance, Study or Series Instance UID", ErrBadInstance)
-	case s.SOPClasses != nil && !s.SOPClasses[m.SOPClassUID]:
-		return Instance{}, fmt.Errorf("%w: %s", ErrSOPClass, m.SOPClassUID)
-	case want.SOPInstanceUID != "" && want.SOPInstanceUID != m.SOPInstanceUID:
-		return Instance{}, fmt.Errorf("%w: SOP Instance UID %s in the data set, %s in the request", ErrMismatch, m.SOPInstanceUID, want.SOPInstanceUID)
-	case want.SOPClassUID != "" && want.SOPClassUID != m.SOPClassUID:
-		return Instance{}, fmt.Errorf("%w: SOP Class UID %s in the data set, %s in the request", ErrMismatch, m.SOPClassUID, want.SOPClassUID)
-	}
 	in := Instance{
 		Patient: Patient{PatientID: m.Patient.ID, PatientName: m.Patient.Name, PatientBirthDate: m.Patient.BirthDate, PatientSex: m.Patient.Sex},
 		Study: Study{
@@ -227,6 +220,18 @@ func (s *Store) record(f *dicom.File, want Expect) (Instance, error) {
 	if m.Instance.Number != 0 {
 		n := m.Instance.Number
 		in.InstanceNumber = &n
+	}
+	switch {
+	case m.SOPInstanceUID == "" || m.Study.InstanceUID == "" || m.Series.InstanceUID == "" || m.SOPClassUID == "":
+		return in, fmt.Errorf("%w: missing SOP Class, SOP Instance, Study or Series Instance UID", ErrBadInstance)
+	case s.SOPClasses != nil && !s.SOPClasses[m.SOPClassUID]:
+		return in, fmt.Errorf("%w: %s", ErrSOPClass, m.SOPClassUID)
+	case want.SOPInstanceUID != "" && want.SOPInstanceUID != m.SOPInstanceUID:
+		return in, fmt.Errorf("%w: SOP Instance UID %s in the data set, %s in the request", ErrMismatch, m.SOPInstanceUID, want.SOPInstanceUID)
+	case want.SOPClassUID != "" && want.SOPClassUID != m.SOPClassUID:
+		return in, fmt.Errorf("%w: SOP Class UID %s in the data set, %s in the request", ErrMismatch, m.SOPClassUID, want.SOPClassUID)
+	case want.StudyInstanceUID != "" && want.StudyInstanceUID != m.Study.InstanceUID:
+		return in, fmt.Errorf("%w: instance of study %s sent to study %s", ErrMismatch, m.Study.InstanceUID, want.StudyInstanceUID)
 	}
 	return in, nil
 }

@@ -137,12 +137,17 @@ func TestIngestRefuses(t *testing.T) {
 		{"not DICOM", []byte(strings.Repeat("GIF89a", 100)), Expect{}, ErrNotDICOM},
 		{"truncated", raw[:len(raw)-500], Expect{}, ErrBadInstance},
 		{"wrong instance", raw, Expect{SOPInstanceUID: "1.2.3"}, ErrMismatch},
+		{"wrong study", raw, Expect{StudyInstanceUID: "1.2.3"}, ErrMismatch},
 	}
 	forEachStore(t, func(t *testing.T, s *Store) {
 		for _, tc := range tests {
-			_, err := s.Ingest(context.Background(), bytes.NewReader(tc.data), "x", tc.want)
+			res, err := s.Ingest(context.Background(), bytes.NewReader(tc.data), "x", tc.want)
 			if !errors.Is(err, tc.err) {
 				t.Errorf("%s: error %v, want %v", tc.name, err, tc.err)
+			}
+			// A refusal after the header was read names the instance.
+			if tc.err == ErrMismatch && res.Instance.SOPInstanceUID == "" {
+				t.Errorf("%s: refusal without the instance's UIDs", tc.name)
 			}
 		}
 		s.SOPClasses = map[string]bool{"1.2.840.10008.5.1.4.1.1.2": true}

@@ -7,13 +7,11 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/suyashkumar/dicom/pkg/tag"
 
-	"lightbox/dicom"
 	"lightbox/storage"
 )
 
@@ -175,72 +173,20 @@ func (s *server) stowPart(ctx context.Context, ctype string, body io.Reader, sou
 			return stowResult{failure: failUnderstand, reason: "part is " + ctype + ", not application/dicom"}
 		}
 	}
-	var want storage.Expect
-	var res stowResult
-	if study != "" {
-		// The catalog's Expect has no study: read the header first, from a
-		// spool, so that an instance of another study is never stored.
-		tmp, f, err := s.spoolHeader(body)
-		if err != nil {
-			return failed(res, err)
-		}
-		defer func() { tmp.Close(); os.Remove(tmp.Name()) }()
-		m := &f.Meta
-		res.classUID, res.sopUID, res.study, res.series = m.SOPClassUID, m.SOPInstanceUID, m.Study.InstanceUID, m.Series.InstanceUID
-		if m.Study.InstanceUID != study {
-			res.failure, res.reason = failMismatch, "instance of study "+m.Study.InstanceUID+" sent to study "+study
-			return res
-		}
-		want = storage.Expect{SOPClassUID: m.SOPClassUID, SOPInstanceUID: m.SOPInstanceUID}
-		body = tmp
-	}
-	out, err := s.store.Ingest(ctx, body, source, want)
+	// Ingest checks the study the URL names before storing anything, and
+	// returns the header's UIDs even when it refuses, for the report.
+	out, err := s.store.Ingest(ctx, body, source, storage.Expect{StudyInstanceUID: study})
+	in := out.Instance
+	res := stowResult{classUID: in.SOPClassUID, sopUID: in.SOPInstanceUID, study: in.StudyInstanceUID, series: in.SeriesInstanceUID}
 	if err != nil {
 		return failed(res, err)
 	}
-	in := out.Instance
-	res.classUID, res.sopUID, res.study, res.series = in.SOPClassUID, in.SOPInstanceUID, in.StudyInstanceUID, in.SeriesInstanceUID
 	res.stored, res.reason = true, out.Outcome.String()
 	if out.Outcome == storage.Conflict {
 		// The first copy stays; this one's elements are all discarded.
 		res.warning = warnDiscarded
 	}
 	return res
-}
-
-// spoolHeader copies a part to a temporary file and parses its header.
-func (s *server) spoolHeader(body io.Reader) (*os.File, *dicom.File, error) {
-	tmp, err := os.CreateTemp(s.store.TempDir, "stow-*")
-	if err != nil {
-		return nil, nil, err
-	}
-	fail := func(err error) (*os.File, *dicom.File, error) {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return nil, nil, err
-	}
-	max := s.store.MaxInstance
-	if max <= 0 {
-		max = 4 << 30
-	}
-	n, err := io.Copy(tmp, io.LimitReader(body, max+1))
-	if err != nil {
-		return fail(err)
-	}
-	if n > max {
-		return fail(fmt.Errorf("%w: more than %d bytes", storage.ErrTooLarge, max))
-	}
-	f, err := dicom.Parse(tmp, n)
-	switch {
-	case errors.Is(err, dicom.ErrNotDICOM):
-		return fail(fmt.Errorf("%w: %v", storage.ErrNotDICOM, err))
-	case err != nil:
-		return fail(fmt.Errorf("%w: %v", storage.ErrBadInstance, err))
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return fail(err)
-	}
-	return tmp, f, nil
 }
 
 // failed maps an ingest error to a STOW-RS failure reason.
