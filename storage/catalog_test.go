@@ -315,12 +315,29 @@ func TestCatalogConcurrentNewStudy(t *testing.T) {
 }
 
 func TestCatalogFillsBlanksNeverOverwrites(t *testing.T) {
+	t.Run("different people under one Patient ID stay apart", func(t *testing.T) {
+		forEachCatalog(t, func(t *testing.T, c Catalog) {
+			a, b := testInstance(1, 1, 1), testInstance(2, 1, 1)
+			a.PatientID, b.PatientID = "", ""
+			a.PatientName, b.PatientName = "Doe^Jane", "Roe^Richard"
+			putAll(t, c, []Instance{a, b})
+			for _, in := range []Instance{a, b} {
+				got, err := c.GetInstance(context.Background(), in.SOPInstanceUID)
+				if err != nil || got.PatientName != in.PatientName {
+					t.Errorf("%s shows patient %q, want %q (%v)", in.SOPInstanceUID, got.PatientName, in.PatientName, err)
+				}
+			}
+		})
+	})
 	forEachCatalog(t, func(t *testing.T, c Catalog) {
 		ctx := context.Background()
+		// The study's patient is the first instance's: patients are
+		// identified by ID, name and birth date together, so a later
+		// instance's name never renames (or merges) a patient.
 		a := testInstance(1, 1, 1)
-		a.StudyDescription, a.PatientName, a.Modality = "", "", ""
+		a.StudyDescription, a.PatientName, a.Modality = "", "Doe^John", ""
 		b := testInstance(1, 1, 2)
-		b.StudyDescription, b.PatientName, b.Modality = "CT HEAD", "Doe^John", "CT"
+		b.StudyDescription, b.PatientName, b.Modality = "CT HEAD", "", "CT"
 		d := testInstance(1, 1, 3)
 		d.StudyDescription, d.PatientName, d.Modality = "OTHER", "Roe^Richard", "MR"
 		putAll(t, c, []Instance{a, b, d})
@@ -331,9 +348,8 @@ func TestCatalogFillsBlanksNeverOverwrites(t *testing.T) {
 		if got.StudyDescription != "CT HEAD" || got.PatientName != "Doe^John" || got.Modality != "CT" {
 			t.Errorf("got %q %q %q, want the first non-empty values", got.StudyDescription, got.PatientName, got.Modality)
 		}
-		// The filled-in name is matched like one stored at first.
 		if s, _ := c.Studies(ctx, Query{Match: map[string]string{"PatientName": "doe^john"}}); len(s) != 1 {
-			t.Errorf("filled-in PatientName not matched: %+v", s)
+			t.Errorf("PatientName not matched: %+v", s)
 		}
 	})
 }

@@ -218,9 +218,11 @@ func (c *sqlCatalog) PutInstance(ctx context.Context, in Instance) (Instance, er
 // case (the study exists) neither writes nor locks the parent rows.
 func (c *sqlCatalog) putInstanceTx(ctx context.Context, tx sqlTx, in *Instance) (bool, error) {
 	patientPK, err := c.upsert(ctx, tx, parentRow{
-		table: "patients", key: "patient_id", keyValue: in.PatientID,
-		cols: []string{"patient_name", "patient_name_norm", "birth_date", "sex"},
-		vals: []string{in.PatientName, normalizePN(in.PatientName), in.PatientBirthDate, in.PatientSex},
+		table: "patients", key: "patient_key", keyValue: patientKey(in.Patient),
+		fixed:     []string{"patient_id", "patient_name", "patient_name_norm", "birth_date"},
+		fixedVals: []any{in.PatientID, in.PatientName, normalizePN(in.PatientName), in.PatientBirthDate},
+		cols:      []string{"sex"},
+		vals:      []string{in.PatientSex},
 	})
 	if err != nil {
 		return false, err
@@ -262,6 +264,12 @@ func (c *sqlCatalog) putInstanceTx(ctx context.Context, tx sqlTx, in *Instance) 
 		return false, fmt.Errorf("insert instance: %w", err)
 	}
 	return inserted, nil
+}
+
+// patientKey identifies a patient row: ID, name and birth date together,
+// so that different people are never merged under one ID (or none).
+func patientKey(p Patient) string {
+	return p.PatientID + "\x1f" + p.PatientName + "\x1f" + p.PatientBirthDate
 }
 
 // parentRow describes a patient, study or series row to find or create.

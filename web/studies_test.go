@@ -37,22 +37,18 @@ type storedStudy struct {
 func storedStudies(t testing.TB, want expected) map[string]*storedStudy {
 	t.Helper()
 	out := map[string]*storedStudy{}
-	// The catalog keys patients by Patient ID and keeps the attributes
-	// of the first instance received for it (files without an ID share
-	// one patient row).
-	names := map[string]string{}
+	// A study shows the patient of its first instance received: the
+	// catalog identifies patients by ID, name and birth date together,
+	// so files without an ID never share a name.
 	for _, p := range want.order {
 		f, err := dicom.Open(p)
 		if err != nil {
 			t.Fatal(err)
 		}
 		m := f.Meta
-		if _, ok := names[m.Patient.ID]; !ok {
-			names[m.Patient.ID] = m.Patient.Name
-		}
 		st := out[m.Study.InstanceUID]
 		if st == nil {
-			st = &storedStudy{uid: m.Study.InstanceUID, patientName: names[m.Patient.ID], patientID: m.Patient.ID,
+			st = &storedStudy{uid: m.Study.InstanceUID, patientName: m.Patient.Name, patientID: m.Patient.ID,
 				date: m.Study.Date, accession: m.Study.AccessionNumber, series: map[string]int{}, modalities: map[string]bool{}}
 			out[st.uid] = st
 		}

@@ -145,7 +145,7 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, log *slog.Logger)
 		},
 		Logger: log,
 	})
-	h, err := web.New(web.Config{TestData: o.testdata, Logger: log, DICOMweb: dw})
+	h, err := web.New(web.Config{TestData: o.testdata, Logger: log, DICOMweb: dw, Store: store})
 	if err != nil {
 		return err
 	}

@@ -5,13 +5,18 @@
 
 CREATE TABLE patients (
     id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    patient_id        TEXT NOT NULL UNIQUE,
+    -- A patient is the same person only when ID, name and birth date all
+    -- agree: instances without a Patient ID, or two hospitals' different
+    -- people under one ID, must never be shown under one name.
+    patient_key       TEXT NOT NULL UNIQUE,
+    patient_id        TEXT NOT NULL,
     patient_name      TEXT NOT NULL DEFAULT '',
     patient_name_norm TEXT NOT NULL DEFAULT '',
     birth_date        TEXT NOT NULL DEFAULT '',
     sex               TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX patients_name_norm ON patients (patient_name_norm);
+CREATE INDEX patients_id ON patients (patient_id);
 
 CREATE TABLE studies (
     id                       BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
