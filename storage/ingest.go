@@ -198,9 +198,9 @@ func sumOf(h hash.Hash) []byte { return h.Sum(nil) }
 func (s *Store) record(f *dicom.File, want Expect) (Instance, error) {
 	m := &f.Meta
 	in := Instance{
-		Patient: Patient{PatientID: m.Patient.ID, PatientName: m.Patient.Name, PatientBirthDate: m.Patient.BirthDate, PatientSex: m.Patient.Sex},
+		Patient: Patient{PatientID: m.Patient.ID, PatientName: m.Patient.Name, PatientBirthDate: NormalizeDA(m.Patient.BirthDate), PatientSex: m.Patient.Sex},
 		Study: Study{
-			StudyInstanceUID: m.Study.InstanceUID, StudyDate: m.Study.Date, StudyTime: m.Study.Time,
+			StudyInstanceUID: m.Study.InstanceUID, StudyDate: NormalizeDA(m.Study.Date), StudyTime: m.Study.Time,
 			AccessionNumber: m.Study.AccessionNumber, StudyDescription: m.Study.Description,
 			ReferringPhysicianName: m.Study.ReferringPhysian, StudyID: m.Study.ID,
 		},

@@ -142,7 +142,7 @@ func (w *whereBuilder) add(spec keySpec, v string) error {
 	case kindUID:
 		return w.addUIDs(spec.column, v)
 	case kindDate:
-		return w.addRange(spec.column, v, validDate, "")
+		return w.addRange(spec.column, NormalizeDA(v), validDate, "")
 	case kindTime:
 		return w.addRange(spec.column, v, validTime, "~")
 	case kindInt:
@@ -270,6 +270,27 @@ func validUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// NormalizeDA turns the ACR-NEMA date form "YYYY.MM.DD", which old
+// modalities still write (PS3.5 6.2, note), into DICOM's YYYYMMDD, in a
+// single date or either end of a range; other values are returned as they
+// are. The catalog stores and matches dates in the DICOM form only.
+func NormalizeDA(v string) string {
+	if !strings.Contains(v, ".") {
+		return v
+	}
+	lo, hi, isRange := strings.Cut(v, "-")
+	fix := func(d string) string {
+		if len(d) == 10 && d[4] == '.' && d[7] == '.' && validDate(d[:4]+d[5:7]+d[8:]) {
+			return d[:4] + d[5:7] + d[8:]
+		}
+		return d
+	}
+	if isRange {
+		return fix(lo) + "-" + fix(hi)
+	}
+	return fix(v)
 }
 
 // validDate accepts DA values: YYYYMMDD.

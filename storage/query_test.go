@@ -129,3 +129,18 @@ func FuzzQuery(f *testing.F) {
 		}
 	})
 }
+
+func TestNormalizeDA(t *testing.T) {
+	for in, want := range map[string]string{
+		"1999.05.24":            "19990524",
+		"19990524":              "19990524",
+		"1999.05.24-2000.01.01": "19990524-20000101",
+		"-1999.05.24":           "-19990524",
+		"1999.5.24":             "1999.5.24",
+		"":                      "",
+	} {
+		if got := NormalizeDA(in); got != want {
+			t.Errorf("NormalizeDA(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
