@@ -35,8 +35,12 @@ test: test-deps vet
 	scripts/test-services.sh $(GO) test -count=1 -timeout 20m ./...
 	FUZZTIME=10s scripts/fuzz.sh
 
+# Figures the issues ask for, peers measured in the same run: decode and
+# render (dicom), ingest by storescu against storescp and Orthanc, QIDO
+# latency, STOW-RS memory, whole-process render against dcmj2pnm.
 bench: test-deps build
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./dicom/...
+	scripts/test-services.sh sh -c '$(GO) test -run "^$$" -bench . -benchtime 1s ./dicom/... ./storage/ ./web/dicomweb/ && \
+		$(GO) test -run "^$$" -bench "Ingest|STOWMemory" -benchtime 1x ./cmd/lightbox/'
 	scripts/bench-render.sh
 
 fuzz: deps

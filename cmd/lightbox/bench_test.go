@@ -1,15 +1,20 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"lightbox/dicom"
 	"lightbox/internal/orthanc"
 )
 
@@ -127,4 +132,69 @@ func waitPort(b *testing.B, addr string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	b.Fatalf("nothing listens on %s", addr)
+}
+
+// BenchmarkSTOWMemory streams 2 GB of CT slices (copies of a real slice
+// with new UIDs) in one STOW-RS request to a running server and reports
+// the server's peak resident memory (VmHWM): the upload must stream, not
+// be held. STOW_MB sets the size.
+func BenchmarkSTOWMemory(b *testing.B) {
+	mb := 2048
+	if s := os.Getenv("STOW_MB"); s != "" {
+		fmt.Sscan(s, &mb)
+	}
+	data := b.TempDir()
+	out, err := exec.Command(lightboxBin(b), "token", "create", "--data", data, "--name", "bench", "--role", "pacs").CombinedOutput()
+	if err != nil {
+		b.Fatalf("token create: %v: %s", err, out)
+	}
+	words := strings.Fields(string(out))
+	token := words[len(words)-1]
+	srv := startServer(b, data, nil, freeAddr(b))
+	raw, err := os.ReadFile("../../testdata/ct-signed-implicit-512.dcm")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f, _ := dicom.Open("../../testdata/ct-signed-implicit-512.dcm")
+	uid := f.Meta.SOPInstanceUID
+	n := mb << 20 / len(raw)
+	client := trustingClient(b, filepath.Join(data, "cert.pem"))
+	for b.Loop() {
+		pr, pw := io.Pipe()
+		go func() {
+			for i := range n {
+				suffix := fmt.Sprintf(".%d", 1000000+i)
+				fmt.Fprintf(pw, "--B\r\nContent-Type: application/dicom\r\n\r\n")
+				pw.Write(bytes.ReplaceAll(raw, []byte(uid), []byte(uid[:len(uid)-len(suffix)]+suffix)))
+				fmt.Fprintf(pw, "\r\n")
+			}
+			fmt.Fprintf(pw, "--B--\r\n")
+			pw.Close()
+		}()
+		req, _ := http.NewRequest("POST", srv.url+"dicom-web/studies", pr)
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", `multipart/related; type="application/dicom"; boundary=B`)
+		start := time.Now()
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("STOW: %s", resp.Status)
+		}
+		secs := time.Since(start).Seconds()
+		b.ReportMetric(float64(n)/secs, "inst/s")
+		b.ReportMetric(float64(n*len(raw))/1e6/secs, "MB/s")
+	}
+	status, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", srv.cmd.Process.Pid))
+	for _, line := range strings.Split(string(status), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb float64
+			fmt.Sscan(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), &kb)
+			b.ReportMetric(kb/1024, "peak-RSS-MB")
+			fmt.Printf("\nSTOW-RS of %d MB (%d CT slices) in one request: server peak RSS %.0f MB\n", n*len(raw)>>20, n, kb/1024)
+		}
+	}
 }

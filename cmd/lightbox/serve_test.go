@@ -75,7 +75,7 @@ func startServe(t *testing.T, o serveOptions) (string, func() error) {
 // trustingClient verifies the server against exactly the certificate in
 // certFile, by the name in the URL: a stricter check than skipping
 // verification.
-func trustingClient(t *testing.T, certFile string) *http.Client {
+func trustingClient(t testing.TB, certFile string) *http.Client {
 	t.Helper()
 	pemBytes, err := os.ReadFile(certFile)
 	if err != nil {
