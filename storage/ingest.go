@@ -200,7 +200,7 @@ func (s *Store) record(f *dicom.File, want Expect) (Instance, error) {
 	in := Instance{
 		Patient: Patient{PatientID: m.Patient.ID, PatientName: m.Patient.Name, PatientBirthDate: NormalizeDA(m.Patient.BirthDate), PatientSex: m.Patient.Sex},
 		Study: Study{
-			StudyInstanceUID: m.Study.InstanceUID, StudyDate: NormalizeDA(m.Study.Date), StudyTime: m.Study.Time,
+			StudyInstanceUID: m.Study.InstanceUID, StudyDate: NormalizeDA(m.Study.Date), StudyTime: NormalizeTM(m.Study.Time),
 			AccessionNumber: m.Study.AccessionNumber, StudyDescription: m.Study.Description,
 			ReferringPhysicianName: m.Study.ReferringPhysian, StudyID: m.Study.ID,
 		},

@@ -144,7 +144,7 @@ func (w *whereBuilder) add(spec keySpec, v string) error {
 	case kindDate:
 		return w.addRange(spec.column, NormalizeDA(v), validDate, "")
 	case kindTime:
-		return w.addRange(spec.column, v, validTime, "~")
+		return w.addRange(spec.column, NormalizeTM(v), validTime, "~")
 	case kindInt:
 		return w.addInt(spec.column, v)
 	case kindModalities:
@@ -286,6 +286,28 @@ func NormalizeDA(v string) string {
 			return d[:4] + d[5:7] + d[8:]
 		}
 		return d
+	}
+	if isRange {
+		return fix(lo) + "-" + fix(hi)
+	}
+	return fix(v)
+}
+
+// NormalizeTM turns the ACR-NEMA time form "HH:MM:SS[.F]" into DICOM's
+// HHMMSS[.F], in a single time or either end of a range.
+func NormalizeTM(v string) string {
+	if !strings.Contains(v, ":") {
+		return v
+	}
+	lo, hi, isRange := strings.Cut(v, "-")
+	fix := func(t string) string {
+		if whole, frac, hasFrac := strings.Cut(t, "."); len(whole) == 8 && whole[2] == ':' && whole[5] == ':' {
+			t = whole[:2] + whole[3:5] + whole[6:]
+			if hasFrac {
+				t += "." + frac
+			}
+		}
+		return t
 	}
 	if isRange {
 		return fix(lo) + "-" + fix(hi)

@@ -144,3 +144,17 @@ func TestNormalizeDA(t *testing.T) {
 		}
 	}
 }
+
+func TestNormalizeTM(t *testing.T) {
+	for in, want := range map[string]string{
+		"11:25:01":          "112501",
+		"11:25:01.5":        "112501.5",
+		"112501":            "112501",
+		"11:25:01-12:00:00": "112501-120000",
+		"11:25":             "11:25",
+	} {
+		if got := NormalizeTM(in); got != want {
+			t.Errorf("NormalizeTM(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -49,7 +49,7 @@ func storedStudies(t testing.TB, want expected) map[string]*storedStudy {
 		st := out[m.Study.InstanceUID]
 		if st == nil {
 			st = &storedStudy{uid: m.Study.InstanceUID, patientName: m.Patient.Name, patientID: m.Patient.ID,
-				date: m.Study.Date, accession: m.Study.AccessionNumber, series: map[string]int{}, modalities: map[string]bool{}}
+				date: storage.NormalizeDA(m.Study.Date), accession: m.Study.AccessionNumber, series: map[string]int{}, modalities: map[string]bool{}}
 			out[st.uid] = st
 		}
 		st.series[m.Series.InstanceUID]++
