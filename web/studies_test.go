@@ -8,7 +8,6 @@ import (
 	"image"
 	"image/png"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -439,36 +438,6 @@ func TestStoredRenderRanged(t *testing.T) {
 	checkStoredRenders(t, srv, want)
 }
 
-func TestRangeReaderAt(t *testing.T) {
-	store := openStore(t)
-	ctx := context.Background()
-	data := make([]byte, 3*rangeChunk+12345)
-	rng := rand.New(rand.NewPCG(1, 2))
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	if err := store.Blobs.Put(ctx, "aa/bb/x", bytes.NewReader(data), int64(len(data))); err != nil {
-		t.Fatal(err)
-	}
-	ra := &rangeReaderAt{ctx: ctx, blobs: store.Blobs, key: "aa/bb/x", size: int64(len(data))}
-	ref := bytes.NewReader(data)
-	for i := 0; i < 300; i++ {
-		off := rng.Int64N(int64(len(data)) + 10)
-		n := rng.IntN(2 * rangeChunk)
-		if i%3 == 0 {
-			n = rng.IntN(64)
-		}
-		p, q := make([]byte, n), make([]byte, n)
-		gn, gerr := ra.ReadAt(p, off)
-		wn, werr := ref.ReadAt(q, off)
-		if gn != wn || (gerr == nil) != (werr == nil) || !bytes.Equal(p[:gn], q[:wn]) {
-			t.Fatalf("ReadAt(%d bytes at %d) = %d, %v; want %d, %v", n, off, gn, gerr, wn, werr)
-		}
-	}
-	if _, err := ra.ReadAt(make([]byte, 1), -1); err == nil {
-		t.Error("negative offset accepted")
-	}
-}
 
 func TestSortForViewing(t *testing.T) {
 	n := func(i int) *int { return &i }

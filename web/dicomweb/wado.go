@@ -285,84 +285,9 @@ func (s *server) instanceJSON(ctx context.Context, in storage.Instance) ([]byte,
 	return o.MarshalJSON()
 }
 
-// open parses the stored instance's header. Its frames are read from the
-// blob later, so done must only be called once the File is no longer used.
+// open parses the stored instance's header (see storage.Store.Open).
 func (s *server) open(ctx context.Context, in storage.Instance) (*dicom.File, func(), error) {
-	rc, err := s.store.Blobs.Get(ctx, in.BlobKey)
-	if err != nil {
-		return nil, nil, fmt.Errorf("instance %s: %w", in.SOPInstanceUID, err)
-	}
-	var src io.ReaderAt
-	if ra, ok := rc.(io.ReaderAt); ok {
-		src = ra // a local file
-	} else {
-		rc.Close()
-		rc = io.NopCloser(nil)
-		src = &blobReaderAt{ctx: ctx, blobs: s.store.Blobs, key: in.BlobKey, size: in.Size}
-	}
-	f, err := dicom.Parse(src, in.Size)
-	if err != nil {
-		rc.Close()
-		return nil, nil, fmt.Errorf("instance %s: %w", in.SOPInstanceUID, err)
-	}
-	return f, func() { rc.Close() }, nil
-}
-
-// blobReaderAt reads a blob through ranged reads, for stores (S3) whose
-// Get is a plain stream. The header parser reads in small steps, so one
-// aligned chunk is kept.
-type blobReaderAt struct {
-	ctx   context.Context
-	blobs storage.Blobs
-	key   string
-	size  int64
-	off   int64
-	buf   []byte
-}
-
-const blobChunk = 64 << 10
-
-func (b *blobReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	if off < 0 {
-		return 0, errors.New("negative offset")
-	}
-	if off >= b.size {
-		return 0, io.EOF
-	}
-	want := min(int64(len(p)), b.size-off)
-	if want > blobChunk {
-		if err := b.read(p[:want], off); err != nil {
-			return 0, err
-		}
-	} else {
-		n := 0
-		for int64(n) < want {
-			o := off + int64(n)
-			if b.buf == nil || o < b.off || o >= b.off+int64(len(b.buf)) {
-				start := o &^ (blobChunk - 1)
-				chunk := make([]byte, min(blobChunk, b.size-start))
-				if err := b.read(chunk, start); err != nil {
-					return n, err
-				}
-				b.buf, b.off = chunk, start
-			}
-			n += copy(p[n:want], b.buf[o-b.off:])
-		}
-	}
-	if want < int64(len(p)) {
-		return int(want), io.EOF
-	}
-	return int(want), nil
-}
-
-func (b *blobReaderAt) read(p []byte, off int64) error {
-	rc, err := b.blobs.GetRange(b.ctx, b.key, off, int64(len(p)))
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	_, err = io.ReadFull(rc, p)
-	return err
+	return s.store.Open(ctx, in)
 }
 
 // frameList parses "1,3,5" (frame numbers from 1) against n frames.

@@ -2,9 +2,7 @@ package dicomweb
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -369,43 +367,6 @@ func TestChooseFrames(t *testing.T) {
 	}
 }
 
-// blobReaderAt serves the header parser and frame reads from ranged reads
-// as an S3 store would; it must read exactly what the file holds.
-func TestBlobReaderAt(t *testing.T) {
-	ts, _ := sharedServer(t)
-	ctx := context.Background()
-	for _, f := range firstCopies(testFiles(t)) {
-		in, err := ts.store.Catalog.GetInstance(ctx, f.meta.SOPInstanceUID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ra := &blobReaderAt{ctx: ctx, blobs: ts.store.Blobs, key: in.BlobKey, size: in.Size}
-		for _, rg := range [][2]int64{{0, 10}, {0, in.Size}, {in.Size - 1, 1}, {blobChunk - 3, 7}, {in.Size / 2, min(200000, in.Size/2)}} {
-			if rg[0] < 0 || rg[0]+rg[1] > in.Size {
-				continue
-			}
-			buf := make([]byte, rg[1])
-			n, err := ra.ReadAt(buf, rg[0])
-			if err != nil || n != len(buf) || !bytes.Equal(buf, f.bytes[rg[0]:rg[0]+rg[1]]) {
-				t.Fatalf("%s: ReadAt(%d, %d): %d, %v", f.path, rg[1], rg[0], n, err)
-			}
-		}
-		buf := make([]byte, 100)
-		if n, err := ra.ReadAt(buf, in.Size-10); n != 10 || !errors.Is(err, io.EOF) {
-			t.Fatalf("%s: read past the end: %d, %v", f.path, n, err)
-		}
-		pf, err := dicom.Parse(ra, in.Size)
-		if err != nil {
-			t.Fatalf("%s: parse through ranged reads: %v", f.path, err)
-		}
-		if pf.NumFrames() > 0 {
-			got, err := storedFrame(pf, pf.NumFrames()-1)
-			if err != nil || !bytes.Equal(got, frameBytes(t, f, pf.NumFrames()-1)) {
-				t.Fatalf("%s: last frame through ranged reads: %v", f.path, err)
-			}
-		}
-	}
-}
 
 func TestParseMediaType(t *testing.T) {
 	cases := []struct {
