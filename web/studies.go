@@ -441,7 +441,6 @@ func cleanStored(err error) string {
 	return err.Error()
 }
 
-
 // redactQuery is the query string as the request log may show it: search
 // fields that hold patient data are replaced.
 func redactQuery(u *url.URL) string {

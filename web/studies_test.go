@@ -438,7 +438,6 @@ func TestStoredRenderRanged(t *testing.T) {
 	checkStoredRenders(t, srv, want)
 }
 
-
 func TestSortForViewing(t *testing.T) {
 	n := func(i int) *int { return &i }
 	ins := []storage.Instance{

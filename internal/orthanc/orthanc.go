@@ -3,6 +3,7 @@
 package orthanc
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -144,20 +145,38 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
-// Do sends a REST request and decodes a JSON answer into out (if not nil).
-func (s *Server) Do(method, path string, body io.Reader, out any) error {
-	req, err := http.NewRequest(method, s.URL+path, body)
+// Call sends a REST request and returns the answer's body; a status
+// other than 2xx is an error carrying Orthanc's message.
+func (s *Server) Call(method, path string, body []byte) ([]byte, error) {
+	req, err := http.NewRequest(method, s.URL+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("orthanc %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+		return nil, fmt.Errorf("orthanc %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
+	}
+	return b, nil
+}
+
+// Do sends a REST request with body read from r (may be nil) and decodes
+// a JSON answer into out (if not nil).
+func (s *Server) Do(method, path string, r io.Reader, out any) error {
+	var body []byte
+	if r != nil {
+		var err error
+		if body, err = io.ReadAll(r); err != nil {
+			return err
+		}
+	}
+	b, err := s.Call(method, path, body)
+	if err != nil {
+		return err
 	}
 	if out != nil {
 		return json.Unmarshal(b, out)

@@ -4,64 +4,25 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
+
+	lbxorthanc "lightbox/internal/orthanc"
 )
 
-// orthancPlugin is where Debian's orthanc-dicomweb installs the plugin.
-var orthancPlugins = []string{
-	"/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
-	"/usr/lib/orthanc/libOrthancDicomWeb.so",
-}
-
-// unavailable fails the test under CI and skips it elsewhere.
-func unavailable(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg + " (install Debian packages orthanc and orthanc-dicomweb)")
-	}
-	t.Skip(msg)
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// orthanc is a running Orthanc with its REST API at url.
+// orthanc is a running Orthanc (lightbox/internal/orthanc) with helpers
+// that fail the test.
 type orthanc struct {
-	url string
-	t   *testing.T
+	*lbxorthanc.Server
+	t *testing.T
 }
 
 func (o *orthanc) call(method, path string, body []byte) []byte {
 	o.t.Helper()
-	req, err := http.NewRequest(method, o.url+path, bytes.NewReader(body))
+	b, err := o.Call(method, path, body)
 	if err != nil {
 		o.t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		o.t.Fatalf("Orthanc %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		o.t.Fatalf("Orthanc %s %s: %d %s", method, path, resp.StatusCode, b)
 	}
 	return b
 }
@@ -80,92 +41,24 @@ func (o *orthanc) json(method, path string, in, out any) {
 	}
 }
 
-// startOrthanc runs Orthanc with its own storage and free loopback ports,
-// its DICOMweb client pointed at lightboxURL with the test token.
+// startOrthanc runs Orthanc with its DICOMweb client pointed at
+// lightboxURL with the test token. Without Orthanc the test fails under
+// CI and is skipped elsewhere.
 func startOrthanc(t *testing.T, lightboxURL string) *orthanc {
-	bin, err := exec.LookPath("Orthanc")
-	if err != nil {
-		if _, err2 := os.Stat("/usr/sbin/Orthanc"); err2 == nil {
-			bin = "/usr/sbin/Orthanc"
-		} else {
-			unavailable(t, "Orthanc not installed")
-		}
-	}
-	plugin := ""
-	for _, p := range orthancPlugins {
-		if _, err := os.Stat(p); err == nil {
-			plugin = p
-			break
-		}
-	}
-	if plugin == "" {
-		unavailable(t, "Orthanc's DICOMweb plugin not installed")
-	}
-	dir := t.TempDir()
-	httpPort, dicomPort := freePort(t), freePort(t)
-	cfg := map[string]any{
-		"Name":                  "LIGHTBOXTEST",
-		"StorageDirectory":      filepath.Join(dir, "storage"),
-		"IndexDirectory":        filepath.Join(dir, "storage"),
-		"HttpPort":              httpPort,
-		"DicomPort":             dicomPort,
-		"RemoteAccessAllowed":   false,
-		"AuthenticationEnabled": false,
-		"HttpsVerifyPeers":      false,
-		"Plugins":               []string{plugin},
-		"DicomWeb": map[string]any{
-			"Enable": true,
-			"Root":   "/dicom-web/",
-			"Servers": map[string]any{
-				"lightbox": map[string]any{
-					"Url":         lightboxURL + "/dicom-web/",
-					"HttpHeaders": map[string]string{"Authorization": "Bearer " + token},
-				},
-			},
+	s, err := lbxorthanc.Start(t.TempDir(), lbxorthanc.Config{Plugins: true, DICOMweb: map[string]any{
+		"lightbox": map[string]any{
+			"Url":         lightboxURL + "/dicom-web/",
+			"HttpHeaders": map[string]string{"Authorization": "Bearer " + token},
 		},
-	}
-	b, _ := json.MarshalIndent(cfg, "", "  ")
-	cfgPath := filepath.Join(dir, "orthanc.json")
-	if err := os.WriteFile(cfgPath, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "orthanc.log")
-	logf, err := os.Create(logPath)
+	}})
 	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, cfgPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		unavailable(t, "start Orthanc: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
-	o := &orthanc{url: fmt.Sprintf("http://127.0.0.1:%d", httpPort), t: t}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(o.url + "/system")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return o
-			}
+		if os.Getenv("CI") != "" {
+			t.Fatalf("%v (install Debian packages orthanc and orthanc-dicomweb)", err)
 		}
-		select {
-		case <-exited:
-			log, _ := os.ReadFile(logPath)
-			unavailable(t, "Orthanc exited at start:\n%s", log)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			log, _ := os.ReadFile(logPath)
-			unavailable(t, "Orthanc did not answer within 30 s:\n%s", log)
-		}
+		t.Skip(err)
 	}
+	t.Cleanup(s.Stop)
+	return &orthanc{Server: s, t: t}
 }
 
 // Orthanc, a real DICOMweb peer: its client sends a study to Lightbox by

@@ -367,7 +367,6 @@ func TestChooseFrames(t *testing.T) {
 	}
 }
 
-
 func TestParseMediaType(t *testing.T) {
 	cases := []struct {
 		in, typ string
