@@ -6,8 +6,8 @@ set -euo pipefail
 # Build: cgo codecs (OpenJPEG, CharLS, libjpeg-turbo, GDCM's IJG 12/16-bit).
 build=(gcc pkg-config libopenjp2-7-dev libcharls-dev libturbojpeg0-dev libjpeg62-turbo-dev libgdcm-dev)
 # Tests: dcmtk and GDCM as oracles and DICOM peers, Chromium for the pages,
-# PostgreSQL as the second catalog.
-testing=(dcmtk libgdcm-tools chromium postgresql)
+# PostgreSQL as the second catalog, Orthanc as a real PACS.
+testing=(dcmtk libgdcm-tools chromium postgresql orthanc orthanc-dicomweb)
 
 want=("${build[@]}")
 if [ "${1:-}" = "--test" ]; then
@@ -27,7 +27,7 @@ export DEBIAN_FRONTEND=noninteractive
 $sudo apt-get update -qq >/dev/null
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the services it installs; the tests start their own.
-for svc in postgresql; do
+for svc in postgresql orthanc; do
 	if command -v systemctl >/dev/null && systemctl is-active -q "$svc" 2>/dev/null; then
 		$sudo systemctl stop "$svc" || true
 	fi
