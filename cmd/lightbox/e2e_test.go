@@ -4,11 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"io"
+	"math/big"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"os"
@@ -421,4 +429,281 @@ func TestDICOMwebWithToken(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(msg, f.Meta.Study.InstanceUID) {
 		t.Errorf("QIDO: %d %s", code, msg)
 	}
+}
+
+// datasetOf returns the data set of a Part 10 file: what follows the file
+// meta group, whose length (0002,0000) is at offset 140.
+func datasetOf(t testing.TB, b []byte) []byte {
+	t.Helper()
+	if len(b) < 144 || string(b[128:132]) != "DICM" || string(b[132:136]) != "\x02\x00\x00\x00" {
+		t.Fatalf("not a Part 10 file with a meta group length")
+	}
+	n := int(b[140]) | int(b[141])<<8 | int(b[142])<<16 | int(b[143])<<24
+	return b[144+n:]
+}
+
+// TestStorescuThenDICOMweb is the whole way of a study on each back-end:
+// storescu sends every test file Lightbox accepts (and compressed
+// variants made by dcmtk) over DIMSE; QIDO-RS finds each instance; WADO-RS
+// returns it in the transfer syntax it arrived in, with the data set
+// storescu sent byte for byte — the reference is what dcmtk's storescp
+// received in bit-preserving mode (+B) from the same storescu command.
+func TestStorescuThenDICOMweb(t *testing.T) {
+	needCmd(t, "storescu")
+	needCmd(t, "storescp")
+	needCmd(t, "dcmcjpeg")
+	// The files to send: one per SOP Instance UID (storescu sends each
+	// once per association), of classes the DICOM service accepts.
+	dir := t.TempDir()
+	var files []string
+	seen := map[string]bool{}
+	add := func(p string) {
+		f, err := dicom.Open(p)
+		if err != nil || seen[f.Meta.SOPInstanceUID] {
+			return
+		}
+		store, _ := storeFlags{data: t.TempDir()}.open(context.Background())
+		ok := store.SOPClasses[f.Meta.SOPClassUID]
+		store.Catalog.Close()
+		if ok {
+			seen[f.Meta.SOPInstanceUID] = true
+			files = append(files, p)
+		}
+	}
+	all, _ := filepath.Glob(filepath.Join(serveTestData, "*.dcm"))
+	for _, p := range all {
+		add(p)
+	}
+	// Compressed variants of a CT and an X-ray, each a new instance.
+	for i, v := range []struct{ tool, src string }{
+		{"dcmcjpeg", "ct-signed-rescale-small.dcm"}, {"dcmcjpls", "ct-signed-rescale-small.dcm"}, {"dcmcrle", "cr-monochrome1-rescale-16x16.dcm"},
+	} {
+		src := copies(t, filepath.Join(serveTestData, v.src), i+1, t.TempDir())[i]
+		out := filepath.Join(dir, fmt.Sprintf("variant%d.dcm", i))
+		if msg, err := exec.Command(v.tool, src, out).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v: %s", v.tool, err, msg)
+		}
+		add(out)
+	}
+	if len(files) < 20 {
+		t.Fatalf("only %d files to send", len(files))
+	}
+	// The reference: what storescp +B receives from the same command.
+	// storescu proposes one compressed syntax per run: send each transfer
+	// syntax's files with a profile proposing exactly that syntax.
+	byTS := map[string][]string{}
+	classes := map[string]map[string]bool{}
+	for _, p := range files {
+		f, _ := dicom.Open(p)
+		ts := f.Meta.TransferSyntaxUID
+		byTS[ts] = append(byTS[ts], p)
+		if classes[ts] == nil {
+			classes[ts] = map[string]bool{}
+		}
+		classes[ts][f.Meta.SOPClassUID] = true
+	}
+	profiles := t.TempDir()
+	send := func(addr string) {
+		host, port, _ := net.SplitHostPort(addr)
+		for range 50 {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		for ts, group := range byTS {
+			cfg := storescuProfile(t, profiles, ts, []string{ts}, classes[ts])
+			args := append([]string{"-xf", cfg, "P", "-aet", "STORESCU", "-aec", "LIGHTBOX", host, port}, group...)
+			if out, err := exec.Command("storescu", args...).CombinedOutput(); err != nil {
+				t.Fatalf("storescu %s to %s: %v: %s", ts, addr, err, out)
+			}
+		}
+	}
+	refDir := t.TempDir()
+	refAddr := freeAddr(t)
+	_, refPort, _ := net.SplitHostPort(refAddr)
+	// storescp accepts only some syntaxes by default: one profile accepts
+	// every syntax sent, for every SOP class.
+	var allTS []string
+	allClasses := map[string]bool{}
+	for ts := range byTS {
+		allTS = append(allTS, ts)
+		for c := range classes[ts] {
+			allClasses[c] = true
+		}
+	}
+	scpCfg := storescuProfile(t, t.TempDir(), "all", allTS, allClasses)
+	scp := exec.Command("storescp", "-xf", scpCfg, "P", "+B", "-od", refDir, "-aet", "LIGHTBOX", refPort)
+	if err := scp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { scp.Process.Kill(); scp.Wait() }()
+	send(refAddr)
+	ref := map[string][]byte{}
+	received, _ := os.ReadDir(refDir)
+	for _, e := range received {
+		b, _ := os.ReadFile(filepath.Join(refDir, e.Name()))
+		if f, err := dicom.Parse(bytes.NewReader(b), int64(len(b))); err == nil {
+			ref[f.Meta.SOPInstanceUID] = b
+		}
+	}
+	if len(ref) != len(files) {
+		t.Fatalf("storescp received %d of %d", len(ref), len(files))
+	}
+	t.Logf("%d instances in %d transfer syntaxes", len(files), len(byTS))
+
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			extra := b.flags(t)
+			data := t.TempDir()
+			admin(t, data, extra, "pacs", "add", "--ae", "STORESCU", "--host", "127.0.0.1")
+			out, err := exec.Command(lightboxBin(t), append([]string{"token", "create", "--data", data, "--name", "e2e", "--role", "pacs"}, extra...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("token create: %v: %s", err, out)
+			}
+			words := strings.Fields(string(out))
+			token := words[len(words)-1]
+			srv := startServer(t, data, extra, freeAddr(t))
+			send(srv.dimse)
+			client := trustingClient(t, filepath.Join(data, "cert.pem"))
+			get := func(path, accept string) (*http.Response, []byte) {
+				req, _ := http.NewRequest("GET", srv.url+"dicom-web"+path, nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Accept", accept)
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				return resp, body
+			}
+			for uid, sent := range ref {
+				f, _ := dicom.Parse(bytes.NewReader(sent), int64(len(sent)))
+				m := f.Meta
+				resp, body := get("/instances?SOPInstanceUID="+uid, "application/dicom+json")
+				if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), uid) {
+					t.Errorf("QIDO %s: %s %.200s", uid, resp.Status, body)
+					continue
+				}
+				resp, body = get("/studies/"+m.Study.InstanceUID+"/series/"+m.Series.InstanceUID+"/instances/"+uid,
+					`multipart/related; type="application/dicom"; transfer-syntax=*`)
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("WADO %s: %s %.200s", uid, resp.Status, body)
+					continue
+				}
+				_, params, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+				part, err := multipart.NewReader(bytes.NewReader(body), params["boundary"]).NextPart()
+				if err != nil {
+					t.Fatalf("WADO %s: %v", uid, err)
+				}
+				got, _ := io.ReadAll(part)
+				g, err := dicom.Parse(bytes.NewReader(got), int64(len(got)))
+				if err != nil {
+					t.Errorf("WADO %s: %v", uid, err)
+					continue
+				}
+				if g.Meta.TransferSyntaxUID != m.TransferSyntaxUID {
+					t.Errorf("%s: retrieved in %s, sent in %s", uid, g.Meta.TransferSyntaxUID, m.TransferSyntaxUID)
+				}
+				if !bytes.Equal(datasetOf(t, got), datasetOf(t, sent)) {
+					t.Errorf("%s: retrieved data set differs from the one sent", uid)
+				}
+			}
+		})
+	}
+}
+
+// writeClientCA makes a CA and a client certificate it signed, as PEM
+// files in dir, for DICOM TLS with client certificates.
+func writeClientCA(t testing.TB, dir string) (caFile, keyFile, certFile string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "Test hospital CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "STORESCU"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, _ := x509.MarshalECPrivateKey(key)
+	caFile, keyFile, certFile = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "client.key"), filepath.Join(dir, "client.pem")
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	return caFile, keyFile, certFile
+}
+
+// TestDICOMTLS stores over DICOM TLS (PS3.15 B) with storescu: a client
+// with a certificate from the configured CA gets in, one without is
+// refused, and plain DICOM on the TLS port fails.
+func TestDICOMTLS(t *testing.T) {
+	needCmd(t, "storescu")
+	data := t.TempDir()
+	caFile, keyFile, certFile := writeClientCA(t, t.TempDir())
+	admin(t, data, nil, "pacs", "add", "--ae", "STORESCU", "--host", "127.0.0.1")
+	tlsAddr := freeAddr(t)
+	srv := startServer(t, data, []string{"--dimse-tls", tlsAddr, "--dimse-client-ca", caFile}, freeAddr(t))
+	host, port, _ := net.SplitHostPort(tlsAddr)
+	file := filepath.Join(serveTestData, "ct-signed-implicit-512.dcm")
+	serverCert := filepath.Join(data, "cert.pem")
+	run := func(args ...string) error {
+		out, err := exec.Command("storescu", append(append([]string{"-aet", "STORESCU", "-aec", "LIGHTBOX"}, args...), host, port, file)...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		return nil
+	}
+	if err := run("+tls", keyFile, certFile, "+cf", serverCert); err != nil {
+		t.Fatalf("storescu with a client certificate: %v", err)
+	}
+	if err := run("+tla", "+cf", serverCert); err == nil {
+		t.Error("a client without a certificate was accepted")
+	}
+	if err := run(); err == nil {
+		t.Error("plain DICOM on the TLS port was accepted")
+	}
+	srv.stop(t)
+	store, err := storeFlags{data: data}.open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Catalog.Close()
+	f, _ := dicom.Open(file)
+	if _, err := store.Catalog.GetInstance(context.Background(), f.Meta.SOPInstanceUID); err != nil {
+		t.Errorf("not stored over TLS: %v", err)
+	}
+}
+
+// storescuProfile writes a dcmtk association configuration (for storescu
+// and storescp alike) whose profile "P" offers the transfer syntaxes tss
+// for each SOP class.
+func storescuProfile(t testing.TB, dir, name string, tss []string, classes map[string]bool) string {
+	var b strings.Builder
+	b.WriteString("[[TransferSyntaxes]]\n[TS]\n")
+	for i, ts := range tss {
+		fmt.Fprintf(&b, "TransferSyntax%d = %s\n", i+1, ts)
+	}
+	b.WriteString("\n[[PresentationContexts]]\n[PC]\n")
+	i := 0
+	for c := range classes {
+		i++
+		fmt.Fprintf(&b, "PresentationContext%d = %s\\TS\n", i, c)
+	}
+	b.WriteString("\n[[Profiles]]\n[P]\nPresentationContexts = PC\n")
+	path := filepath.Join(dir, name+".cfg")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
