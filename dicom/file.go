@@ -73,7 +73,9 @@ func Parse(src io.ReaderAt, size int64) (f *File, err error) {
 		return nil, err
 	}
 	var ds dcm.Dataset
-	if lay.deflated {
+	if lay.raw {
+		ds, err = parseRaw(src, lay)
+	} else if lay.deflated {
 		ds, err = dcm.ParseUntilEOF(io.NewSectionReader(src, 0, size), nil, dcm.SkipPixelData())
 	} else {
 		ds, err = dcm.Parse(io.NewSectionReader(src, 0, lay.headerEnd), lay.headerEnd, nil, dcm.SkipPixelData())
@@ -92,6 +94,35 @@ func Parse(src io.ReaderAt, size int64) (f *File, err error) {
 	}
 	return f, nil
 }
+
+// parseRaw parses the header of a bare data set (no file meta group).
+func parseRaw(src io.ReaderAt, lay *layout) (dcm.Dataset, error) {
+	var ds dcm.Dataset
+	p, err := dcm.NewParser(io.NewSectionReader(src, 0, lay.headerEnd), lay.headerEnd, nil,
+		dcm.SkipMetadataReadOnNewParserInit(), dcm.SkipPixelData())
+	if err != nil {
+		return ds, err
+	}
+	p.SetTransferSyntax(lay.order, lay.implicit)
+	for {
+		e, err := p.Next()
+		if errors.Is(err, io.EOF) || errors.Is(err, dcm.ErrorEndOfDICOM) {
+			return ds, nil
+		}
+		if err != nil {
+			return ds, err
+		}
+		ds.Elements = append(ds.Elements, e)
+	}
+}
+
+// Bare reports whether the file is a bare data set, without the Part 10
+// preamble and file meta group: storing it needs a meta group in front.
+func (f *File) Bare() bool { return f.lay.raw }
+
+// DatasetOffset is where the data set starts: after the file meta group
+// of a Part 10 file, 0 for a bare data set.
+func (f *File) DatasetOffset() int64 { return f.lay.metaEnd }
 
 // NumFrames is the number of frames Frame accepts; 0 without pixel data.
 func (f *File) NumFrames() int {

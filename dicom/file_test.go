@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -175,7 +176,7 @@ func TestMalformed(t *testing.T) {
 		data []byte
 		want string
 	}{
-		{"empty", nil, "too short"},
+		{"empty", nil, "no DICM"},
 		{"not DICOM", bytes.Repeat([]byte("hello "), 40), "no DICM"},
 		{"truncated header", real[:200], ""},
 		{"truncated pixels", real[:len(real)-200], "pixel data length"},
@@ -258,4 +259,46 @@ func FuzzParse(f *testing.F) {
 			file.Frame(i)
 		}
 	})
+}
+
+// TestBareDataset reads data sets written without preamble and file meta
+// group (dcmconv -F), implicit and explicit VR, and checks they decode to
+// the same frames as the Part 10 originals.
+func TestBareDataset(t *testing.T) {
+	dcmconv := needTool(t, "dcmconv")
+	for _, name := range []string{"ct-signed-implicit-512.dcm", "mr-small.dcm", "ct-enhanced-multiframe.dcm"} {
+		for _, ts := range []string{"+ti", "+te"} {
+			t.Run(name+ts, func(t *testing.T) {
+				in := filepath.Join("../testdata", name)
+				out := filepath.Join(t.TempDir(), "bare.dcm")
+				if msg, err := exec.Command(dcmconv, "-F", ts, in, out).CombinedOutput(); err != nil {
+					t.Fatalf("dcmconv: %v: %s", err, msg)
+				}
+				orig, err := Open(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bare, err := Open(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bare.Bare() || orig.Bare() || bare.DatasetOffset() != 0 {
+					t.Error("Bare() does not tell the two apart")
+				}
+				if bare.Meta.SOPInstanceUID != orig.Meta.SOPInstanceUID || bare.NumFrames() != orig.NumFrames() {
+					t.Fatalf("bare data set reads as %+v", bare.Meta)
+				}
+				for _, i := range sampleFrames(orig.NumFrames()) {
+					a, _ := orig.Frame(i)
+					b, err := bare.Frame(i)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := sameStored(a, b); err != nil {
+						t.Errorf("frame %d: %v", i+1, err)
+					}
+				}
+			})
+		}
+	}
 }

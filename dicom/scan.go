@@ -44,6 +44,7 @@ type span struct{ off, n int64 }
 // layout is what the scanner learns of a file.
 type layout struct {
 	transferSyntax string
+	raw            bool // a bare data set: no preamble, no file meta group
 	order          binary.ByteOrder
 	implicit       bool
 	deflated       bool
@@ -226,19 +227,19 @@ func (s *scanner) items(item header, end int64, depth int) (int64, error) {
 }
 
 // scanFile checks the preamble and file meta group of a Part 10 file and
-// then walks its data set.
+// then walks its data set. A bare data set, without preamble and meta
+// group, is read too (scanRaw).
 func scanFile(src io.ReaderAt, size int64) (*layout, []byte, error) {
 	src = &blockReader{src: src, size: size}
 	s := &scanner{src: src, size: size, order: binary.LittleEndian}
 	magic := make([]byte, 4)
-	if size < 132 {
-		return nil, nil, fmt.Errorf("%w: %d bytes is too short for the 128-byte preamble and DICM", ErrNotDICOM, size)
+	if size >= 132 {
+		if _, err := src.ReadAt(magic, 128); err != nil {
+			return nil, nil, fmt.Errorf("read preamble: %w", err)
+		}
 	}
-	if _, err := src.ReadAt(magic, 128); err != nil {
-		return nil, nil, fmt.Errorf("read preamble: %w", err)
-	}
-	if string(magic) != "DICM" {
-		return nil, nil, fmt.Errorf("%w: no DICM marker at byte 128", ErrNotDICOM)
+	if size < 132 || string(magic) != "DICM" {
+		return scanRaw(src, size)
 	}
 	l := &layout{}
 	off := int64(132)
@@ -449,4 +450,41 @@ func (b *blockReader) ReadAt(p []byte, off int64) (int, error) {
 		b.off = off
 	}
 	return copy(p, b.buf[off-b.off:]), nil
+}
+
+// scanRaw reads a bare data set, as old archives and some tools write
+// them (dcmtk reads them too): no preamble, no file meta group, little
+// endian, implicit or explicit VR told apart by whether the first
+// element's VR bytes are a VR. It must start at a plausible first element
+// (an even group below the pixel data), or it is not DICOM.
+func scanRaw(src io.ReaderAt, size int64) (*layout, []byte, error) {
+	notDICOM := fmt.Errorf("%w: no DICM marker at byte 128, and no data set at byte 0", ErrNotDICOM)
+	if size < 16 {
+		return nil, nil, notDICOM
+	}
+	head := make([]byte, 8)
+	if _, err := src.ReadAt(head, 0); err != nil {
+		return nil, nil, fmt.Errorf("read data set: %w", err)
+	}
+	group := binary.LittleEndian.Uint16(head)
+	if group == 0 || group%2 == 1 || group >= 0x7FE0 || group == 0x0002 {
+		return nil, nil, notDICOM
+	}
+	l := &layout{raw: true, order: binary.LittleEndian, transferSyntax: "1.2.840.10008.1.2.1"}
+	vr := string(head[4:6])
+	if _, ok := knownVRs[vr]; !ok {
+		l.implicit, l.transferSyntax = true, "1.2.840.10008.1.2"
+	}
+	if err := l.walk(&scanner{src: src, size: size, order: l.order, implicit: l.implicit}, 0); err != nil {
+		return nil, nil, fmt.Errorf("%w: no DICM marker at byte 128, and not a bare data set: %v", ErrNotDICOM, err)
+	}
+	return l, nil, nil
+}
+
+// knownVRs are the value representations of PS3.5 6.2.
+var knownVRs = map[string]struct{}{
+	"AE": {}, "AS": {}, "AT": {}, "CS": {}, "DA": {}, "DS": {}, "DT": {}, "FL": {}, "FD": {}, "IS": {},
+	"LO": {}, "LT": {}, "OB": {}, "OD": {}, "OF": {}, "OL": {}, "OV": {}, "OW": {}, "PN": {}, "SH": {},
+	"SL": {}, "SQ": {}, "SS": {}, "ST": {}, "SV": {}, "TM": {}, "UC": {}, "UI": {}, "UL": {}, "UN": {},
+	"UR": {}, "US": {}, "UT": {}, "UV": {},
 }

@@ -110,6 +110,24 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	case err != nil:
 		return Result{}, fmt.Errorf("%w: %v", ErrBadInstance, err)
 	}
+	if f.Bare() {
+		// A bare data set (no preamble, no meta group) is stored as a
+		// Part 10 file, with the meta group written in front as for DIMSE.
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return Result{}, err
+		}
+		m := f.Meta
+		part10, psum, psize, err := s.spool(&dicom.FileMeta{TransferSyntaxUID: m.TransferSyntaxUID, SOPClassUID: m.SOPClassUID, SOPInstanceUID: m.SOPInstanceUID}, tmp)
+		if err != nil {
+			return Result{}, err
+		}
+		tmp.Close()
+		os.Remove(tmp.Name())
+		tmp, sum, size = part10, psum, psize
+		if f, err = dicom.Parse(tmp, size); err != nil {
+			return Result{}, fmt.Errorf("%w: %v", ErrBadInstance, err)
+		}
+	}
 	in, err := s.record(f, want)
 	if err != nil {
 		return Result{Instance: in}, err

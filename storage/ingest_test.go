@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -214,4 +216,44 @@ func BenchmarkIngest(b *testing.B) {
 			b.Fatal(res.Outcome, err)
 		}
 	}
+}
+
+// TestIngestBareDataset stores a data set written without the Part 10
+// header: it is kept as a Part 10 file with a meta group in front and the
+// data set unchanged.
+func TestIngestBareDataset(t *testing.T) {
+	if _, err := exec.LookPath("dcmconv"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dcmconv not found (Debian package dcmtk)")
+		}
+		t.Skip("dcmconv not found")
+	}
+	bare := filepath.Join(t.TempDir(), "bare.dcm")
+	if msg, err := exec.Command("dcmconv", "-F", "+te", "../testdata/mr-small.dcm", bare).CombinedOutput(); err != nil {
+		t.Fatalf("dcmconv: %v: %s", err, msg)
+	}
+	raw, _ := os.ReadFile(bare)
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		res, err := s.Ingest(ctx, bytes.NewReader(raw), "import", Expect{})
+		if err != nil || res.Outcome != Stored {
+			t.Fatalf("%v %v", res.Outcome, err)
+		}
+		rc, err := s.Blobs.Get(ctx, res.Instance.BlobKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, _ := io.ReadAll(rc)
+		rc.Close()
+		f, err := dicom.Parse(bytes.NewReader(stored), int64(len(stored)))
+		if err != nil || f.Bare() {
+			t.Fatalf("stored file is not Part 10: %v", err)
+		}
+		if !bytes.Equal(stored[f.DatasetOffset():], raw) {
+			t.Error("the data set changed on the way in")
+		}
+		if res.Instance.TransferSyntaxUID != "1.2.840.10008.1.2.1" {
+			t.Errorf("transfer syntax %s", res.Instance.TransferSyntaxUID)
+		}
+	})
 }
