@@ -40,7 +40,7 @@ test: test-deps vet
 # latency, STOW-RS memory, whole-process render against dcmj2pnm.
 bench: test-deps build
 	scripts/test-services.sh sh -c '$(GO) test -run "^$$" -bench . -benchtime 1s ./dicom/... ./storage/ ./web/dicomweb/ && \
-		$(GO) test -run "^$$" -bench "Ingest|STOWMemory" -benchtime 1x ./cmd/lightbox/'
+		$(GO) test -run "^$$" -bench "Ingest|STOWMemory|InfoHugeRSS" -benchtime 1x ./cmd/lightbox/'
 	scripts/bench-render.sh
 
 fuzz: deps

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,4 +199,67 @@ func BenchmarkSTOWMemory(b *testing.B) {
 			fmt.Printf("\nSTOW-RS of %d MB (%d CT slices) in one request: server peak RSS %.0f MB\n", n*len(raw)>>20, n, kb/1024)
 		}
 	}
+}
+
+// BenchmarkInfoHugeRSS runs `lightbox info` on a 524 MB multi-frame CT
+// (1000 frames of 512×512, sparse on disk) and reports the process's peak
+// resident memory: reading the header must not read the pixels.
+func BenchmarkInfoHugeRSS(b *testing.B) {
+	const rows, cols, frames = 512, 512, 1000
+	path := filepath.Join(b.TempDir(), "huge.dcm")
+	le := func(v ...any) []byte {
+		var buf bytes.Buffer
+		for _, x := range v {
+			binary.Write(&buf, binary.LittleEndian, x)
+		}
+		return buf.Bytes()
+	}
+	el := func(g, e uint16, vr string, val []byte) []byte {
+		if len(val)%2 == 1 {
+			val = append(val, ' ')
+		}
+		if vr == "OB" || vr == "OW" {
+			return append(append(le(g, e), append([]byte(vr), le(uint16(0), uint32(len(val)))...)...), val...)
+		}
+		return append(append(le(g, e), append([]byte(vr), le(uint16(len(val)))...)...), val...)
+	}
+	meta := append(el(2, 1, "OB", []byte{0, 1}), el(2, 0x10, "UI", []byte("1.2.840.10008.1.2.1\x00"))...)
+	var h []byte
+	h = append(h, make([]byte, 128)...)
+	h = append(h, "DICM"...)
+	h = append(h, el(2, 0, "UL", le(uint32(len(meta))))...)
+	h = append(h, meta...)
+	for _, e := range [][]byte{
+		el(8, 0x16, "UI", []byte("1.2.840.10008.5.1.4.1.1.2.1\x00")), el(8, 0x18, "UI", []byte("1.2.3.4.5")),
+		el(0x20, 0xD, "UI", []byte("1.2.3.4")), el(0x20, 0xE, "UI", []byte("1.2.3.4.1")),
+		el(0x28, 2, "US", le(uint16(1))), el(0x28, 4, "CS", []byte("MONOCHROME2")), el(0x28, 8, "IS", []byte(fmt.Sprint(frames))),
+		el(0x28, 0x10, "US", le(uint16(rows))), el(0x28, 0x11, "US", le(uint16(cols))), el(0x28, 0x100, "US", le(uint16(16))),
+		el(0x28, 0x101, "US", le(uint16(12))), el(0x28, 0x102, "US", le(uint16(11))), el(0x28, 0x103, "US", le(uint16(0))),
+	} {
+		h = append(h, e...)
+	}
+	h = append(h, append(le(uint16(0x7FE0), uint16(0x10)), append([]byte("OW"), le(uint16(0), uint32(rows*cols*2*frames))...)...)...)
+	if err := os.WriteFile(path, h, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.Truncate(path, int64(len(h))+rows*cols*2*frames); err != nil {
+		b.Fatal(err)
+	}
+	bin := lightboxBin(b)
+	rss := func(file string) float64 {
+		cmd := exec.Command(bin, "info", file)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("info: %v: %s", err, out)
+		}
+		return float64(cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss) / 1024
+	}
+	var peak, floor float64
+	for b.Loop() {
+		peak = rss(path)
+		floor = rss("../../testdata/mr-small.dcm")
+	}
+	b.ReportMetric(peak, "peak-RSS-MB")
+	b.ReportMetric(peak-floor, "over-a-10KB-file-MB")
+	fmt.Printf("\nlightbox info on a %d MB multi-frame file: peak RSS %.1f MB; on a 10 KB file %.1f MB (the process's floor with its C codec libraries)\n",
+		(len(h)+rows*cols*2*frames)>>20, peak, floor)
 }
