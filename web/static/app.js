@@ -7,25 +7,7 @@
 "use strict";
 
 (() => {
-  const $ = (id) => document.getElementById(id);
-
-  // el builds an element; text is always set as text, never as HTML, since
-  // DICOM fields come from outside.
-  function el(tag, attrs, ...children) {
-    const n = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === "class") n.className = v;
-      else if (k === "text") n.textContent = v;
-      else if (k.startsWith("on")) n.addEventListener(k.slice(2), v);
-      else n.setAttribute(k, v === true ? "" : String(v));
-    }
-    for (const c of children) {
-      if (c === null || c === undefined || c === false) continue;
-      n.append(c instanceof Node ? c : document.createTextNode(String(c)));
-    }
-    return n;
-  }
+  const { $, el, personName, dicomDate, bytes, getJSON } = window.LB;
 
   const viewport = $("viewport");
   const canvas = $("canvas");
@@ -54,16 +36,6 @@
   };
 
   // ---------- formatting ----------
-  function personName(pn) {
-    if (!pn) return "";
-    const [fam, given, middle, prefix, suffix] = pn.split("=")[0].split("^");
-    const rest = [prefix, given, middle, suffix].filter(Boolean).join(" ");
-    return fam && rest ? `${fam.toUpperCase()}, ${rest}` : (fam || rest || "").trim();
-  }
-  function dicomDate(d) {
-    if (!d || !/^\d{8}$/.test(d)) return d || "";
-    return `${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}`;
-  }
   function dicomTime(t) {
     if (!t || !/^\d{4}/.test(t)) return t || "";
     return `${t.slice(0, 2)}:${t.slice(2, 4)}`;
@@ -71,11 +43,6 @@
   function num(v, digits = 2) {
     if (v === null || v === undefined || Number.isNaN(v)) return "";
     return Number.isInteger(v) ? String(v) : String(+v.toFixed(digits));
-  }
-  function bytes(n) {
-    if (n < 1024) return `${n} B`;
-    if (n < 1048576) return `${(n / 1024).toFixed(0)} KB`;
-    return `${(n / 1048576).toFixed(1)} MB`;
   }
   function spacing(s) {
     return s && s.length === 2 ? `${num(s[0], 3)} × ${num(s[1], 3)} mm` : "";
@@ -91,14 +58,6 @@
   }
 
   // ---------- API ----------
-  async function getJSON(url) {
-    const res = await fetch(url, { headers: { Accept: "application/json" } });
-    let body = null;
-    try { body = await res.json(); } catch (_) { /* not JSON */ }
-    if (!res.ok) throw new Error((body && body.error) || `${res.status} ${res.statusText}`);
-    return body;
-  }
-
   // ---------- list ----------
   function fileTitle(f) {
     return f.seriesDescription || f.studyDescription || f.name;
