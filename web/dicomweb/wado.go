@@ -310,6 +310,10 @@ func frameList(s string, n int) ([]int, error) {
 	return out, nil
 }
 
+// explicitBE is Explicit VR Big Endian: its frames are stored big endian
+// and sent converted to little endian, as the media type says.
+const explicitBE = "1.2.840.10008.1.2.2"
+
 // frameMode is how frames are sent: as stored, or decoded to native.
 type frameMode int
 
@@ -317,6 +321,10 @@ const (
 	framesNone frameMode = iota
 	framesStored
 	framesNative
+	// framesStoredOctet: the stored bytes, labelled as the client asked,
+	// application/octet-stream, with the transfer syntax they are in
+	// (what OHIF asks for: type="application/octet-stream"; transfer-syntax=*).
+	framesStoredOctet
 )
 
 // chooseFrames reads the Accept header of a frames request for an
@@ -342,6 +350,8 @@ func chooseFrames(accept, ts string) frameMode {
 		want := m.params["transfer-syntax"]
 		typeOK := t == stored || t == "*/*" || strings.HasSuffix(t, "/*") && strings.HasPrefix(stored, strings.TrimSuffix(t, "*"))
 		switch {
+		case want == "*" && t == "application/octet-stream":
+			return framesStoredOctet
 		case want == "*", typeOK && (want == "" || want == ts):
 			return framesStored
 		case t == "application/octet-stream" && (want == "" || want == explicitLE):
@@ -385,8 +395,15 @@ func (s *server) frames(w http.ResponseWriter, r *http.Request) {
 	}
 	defer done()
 	ctype, ts := frameType(in.TransferSyntaxUID), in.TransferSyntaxUID
-	if mode == framesNative || ctype == "application/octet-stream" {
+	switch {
+	case mode == framesNative:
 		ctype, ts = "application/octet-stream", explicitLE
+	case frameTypes[in.TransferSyntaxUID] == "":
+		// Native frames go as little endian (big endian ones are
+		// converted, below).
+		ctype, ts = "application/octet-stream", explicitLE
+	case mode == framesStoredOctet:
+		ctype = "application/octet-stream"
 	}
 	mw := multipart.NewWriter(w)
 	started := false
@@ -396,6 +413,9 @@ func (s *server) frames(w http.ResponseWriter, r *http.Request) {
 			data, err = nativeFrame(f, k-1)
 		} else {
 			data, err = storedFrame(f, k-1)
+			if err == nil && in.TransferSyntaxUID == explicitBE {
+				data = littleEndian(data, f.Meta.Image.BitsAllocated)
+			}
 		}
 		if err != nil {
 			if started {
@@ -452,6 +472,19 @@ func storedFrame(f *dicom.File, i int) ([]byte, error) {
 		}
 	}
 	return out, nil
+}
+
+// littleEndian turns big endian 16-bit samples into little endian, in
+// place; the layout (planar configuration) stays. 8-bit samples, and
+// 32-bit ones in OW, need nothing: FrameData has already undone OW's word
+// swap.
+func littleEndian(b []byte, bitsAllocated int) []byte {
+	if bitsAllocated == 16 {
+		for i := 0; i+1 < len(b); i += 2 {
+			b[i], b[i+1] = b[i+1], b[i]
+		}
+	}
+	return b
 }
 
 // nativeFrame decodes frame i and writes its samples as native little
