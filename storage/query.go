@@ -172,6 +172,9 @@ func (w *whereBuilder) addUIDs(col, v string) error {
 		return nil
 	}
 	uids := splitList(v)
+	if len(uids) == 0 {
+		return fmt.Errorf("%w: %q lists no UID", ErrBadQuery, v)
+	}
 	if len(uids) > maxListValues {
 		return fmt.Errorf("%w: more than %d UIDs", ErrBadQuery, maxListValues)
 	}
@@ -238,8 +241,12 @@ func (w *whereBuilder) addModalities(v string) error {
 	if v == "" || v == "*" {
 		return nil
 	}
+	list := splitList(v)
+	if len(list) == 0 {
+		return fmt.Errorf("%w: %q lists no modality", ErrBadQuery, v)
+	}
 	var alts []string
-	for _, m := range splitList(v) {
+	for _, m := range list {
 		if len(alts) == maxListValues {
 			return fmt.Errorf("%w: more than %d modalities", ErrBadQuery, maxListValues)
 		}
