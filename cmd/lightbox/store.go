@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -29,29 +28,17 @@ func (s *storeFlags) register(fs *flag.FlagSet) {
 // open opens the catalog and blob store the flags name, creating --data
 // if needed. The caller closes the catalog.
 func (s storeFlags) open(ctx context.Context) (*storage.Store, error) {
-	if err := os.MkdirAll(s.data, 0o700); err != nil {
-		return nil, err
-	}
-	tmp := filepath.Join(s.data, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, err
-	}
-	cat, err := storage.OpenCatalog(ctx, s.db, s.data)
+	store, err := storage.Open(ctx, s.db, s.blobs, s.data)
 	if err != nil {
-		return nil, fmt.Errorf("open catalog: %w", err)
-	}
-	blobs, err := storage.OpenBlobs(ctx, s.blobs, s.data)
-	if err != nil {
-		cat.Close()
-		return nil, fmt.Errorf("open blob store: %w", err)
+		return nil, err
 	}
 	// Every entrance accepts the SOP classes the DICOM service negotiates:
 	// what Lightbox can show.
-	classes := map[string]bool{}
+	store.SOPClasses = map[string]bool{}
 	for _, c := range dimse.DefaultSOPClasses {
-		classes[c] = true
+		store.SOPClasses[c] = true
 	}
-	return &storage.Store{Catalog: cat, Blobs: blobs, TempDir: tmp, SOPClasses: classes}, nil
+	return store, nil
 }
 
 // cleanStart removes what a crash may have left: spool files of ingests

@@ -43,21 +43,12 @@ type testServer struct {
 
 func newStore(t testing.TB) *storage.Store {
 	t.Helper()
-	dir := t.TempDir()
-	cat, err := storage.OpenSQLite(context.Background(), filepath.Join(dir, "lightbox.db"))
+	store, err := storage.Open(context.Background(), "", "", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { cat.Close() })
-	blobs, err := storage.OpenDisk(filepath.Join(dir, "blobs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmp := filepath.Join(dir, "tmp")
-	if err := os.Mkdir(tmp, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	return &storage.Store{Catalog: cat, Blobs: blobs, TempDir: tmp}
+	t.Cleanup(func() { store.Catalog.Close() })
+	return store
 }
 
 func newTestServer(t testing.TB, store *storage.Store, tls bool) *testServer {
