@@ -126,20 +126,26 @@
   }
 
   // ---------- selection ----------
-  async function select(id, frame) {
-    const f = state.files.find((x) => x.id === id);
-    if (!f) return;
-    const seq = ++state.selectSeq;
-    state.stack = null;
-    state.file = f;
+  // resetView starts a new image or stack at frame: the file's default
+  // window, fitted, nothing of the previous one shown.
+  function resetView(frame) {
     state.meta = null;
-    state.frame = Math.max(0, Math.min(frame | 0, Math.max(0, f.frames - 1)));
+    state.frame = frame;
     state.img = null;
     state.shown = null;
     state.wl = { mode: "default", c: null, w: null, preset: null, index: null };
     state.zoom = 1;
     state.pan = { x: 0, y: 0 };
     closeDrawers();
+  }
+
+  async function select(id, frame) {
+    const f = state.files.find((x) => x.id === id);
+    if (!f) return;
+    const seq = ++state.selectSeq;
+    state.stack = null;
+    state.file = f;
+    resetView(Math.max(0, Math.min(frame | 0, Math.max(0, f.frames - 1))));
     renderList();
     updateHash();
     draw();
@@ -850,14 +856,7 @@
     }
     state.stack = { seriesUID: uid, studyUID: list.studyUID, instances, total: start, sop: null, series: state.stack && state.stack.studyUID === list.studyUID ? state.stack.series : null };
     state.file = { id: uid, name: "", frames: start, columns: instances[0].columns, rows: instances[0].rows, transferSyntax: "", lossy: false, size: 0 };
-    state.meta = null;
-    state.frame = Math.max(0, Math.min(frame | 0, start - 1));
-    state.img = null;
-    state.shown = null;
-    state.wl = { mode: "default", c: null, w: null, preset: null, index: null };
-    state.zoom = 1;
-    state.pan = { x: 0, y: 0 };
-    closeDrawers();
+    resetView(Math.max(0, Math.min(frame | 0, start - 1)));
     updateHash();
     draw();
     renderSeriesList();
