@@ -217,26 +217,31 @@
     it.row.li.title = it.reason || "";
   }
 
+  // renderOverall redraws the whole-upload bar at most once a frame, as
+  // progress events come fast; drawOverall draws it now.
   let overallQueued = false;
   function renderOverall() {
     if (overallQueued) return;
     overallQueued = true;
     requestAnimationFrame(() => {
       overallQueued = false;
-      let total = 0, loaded = 0, done = 0;
-      for (const it of up.items) {
-        total += it.size;
-        loaded += Math.min(it.loaded, it.size);
-        if (!["queued", "uploading", "checking"].includes(it.state)) done++;
-      }
-      const pct = total ? (100 * loaded) / total : (done === up.items.length ? 100 : 0);
-      $("overall-bar").style.width = `${pct.toFixed(1)}%`;
-      $("overall-pct").textContent = `${Math.floor(pct)}%`;
-      const n = up.items.length;
-      $("overall-text").textContent = done === n
-        ? `Done: ${n} file${n === 1 ? "" : "s"}, ${bytes(total)}`
-        : `Uploading ${Math.min(done + 1, n)} of ${n} files · ${bytes(loaded)} of ${bytes(total)}`;
+      drawOverall();
     });
+  }
+  function drawOverall() {
+    let total = 0, loaded = 0, done = 0;
+    for (const it of up.items) {
+      total += it.size;
+      loaded += Math.min(it.loaded, it.size);
+      if (!["queued", "uploading", "checking"].includes(it.state)) done++;
+    }
+    const pct = total ? (100 * loaded) / total : (done === up.items.length ? 100 : 0);
+    $("overall-bar").style.width = `${pct.toFixed(1)}%`;
+    $("overall-pct").textContent = `${Math.floor(pct)}%`;
+    const n = up.items.length;
+    $("overall-text").textContent = done === n
+      ? `Done: ${n} file${n === 1 ? "" : "s"}, ${bytes(total)}`
+      : `Uploading ${Math.min(done + 1, n)} of ${n} files · ${bytes(loaded)} of ${bytes(total)}`;
   }
   function renderTally() {
     $("n-stored").textContent = up.tally.stored;
@@ -318,6 +323,7 @@
           record(it.name, r);
         }
         renderItem(it);
+        renderOverall();
         resolve();
       };
       xhr.onerror = xhr.onabort = () => {
@@ -325,6 +331,7 @@
         it.reason = "the connection to the server was lost; try again";
         record(it.name, { status: "failed", reason: it.reason });
         renderItem(it);
+        renderOverall();
         resolve();
       };
       xhr.send(it.file);
@@ -332,8 +339,9 @@
   }
 
   function finished() {
+    // Drawn before "done" is set, so the page never says done at 80 %.
+    drawOverall();
     document.body.dataset.upload = "done";
-    renderOverall();
     if (up.storedSinceRefresh) {
       up.storedSinceRefresh = 0;
       loadStudies();
