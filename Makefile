@@ -33,7 +33,7 @@ vet:
 
 test: test-deps vet
 	scripts/test-services.sh $(GO) test -count=1 -timeout 20m ./...
-	FUZZ_FRESH=1 FUZZTIME=10s scripts/fuzz.sh
+	FUZZ_FRESH=1 FUZZTIME=20s scripts/fuzz.sh
 
 # Figures the issues ask for, peers measured in the same run: decode and
 # render (dicom), ingest by storescu against storescp and Orthanc, QIDO
