@@ -10,7 +10,8 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+	"modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // sqlitePragmas make every connection durable and patient: WAL with
@@ -69,7 +70,7 @@ func OpenSQLite(ctx context.Context, path string) (Catalog, error) {
 	}
 	r.SetMaxOpenConns(4)
 	db := &sqliteDB{w: w, r: r}
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, w); err != nil {
 		db.close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -82,6 +83,27 @@ func OpenSQLite(ctx context.Context, path string) (Catalog, error) {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	return &sqlCatalog{db: db, d: &sqliteDialect}, nil
+}
+
+// pingSQLite opens the first connection. Switching a new database to WAL
+// needs an exclusive lock, and SQLite answers SQLITE_BUSY at once, without
+// its busy handler, when another process opening the same new database
+// holds a lock (seen with four opening together): so retry, for as long
+// as busy_timeout would have waited.
+func pingSQLite(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := db.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // sqliteDB adapts database/sql to sqlDB: reads go to a pool of read-only
