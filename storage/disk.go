@@ -40,6 +40,25 @@ func OpenDisk(root string) (*Disk, error) {
 	return &Disk{root: abs}, nil
 }
 
+// FanOut creates the 256 folders BlobKey spreads blobs over, with one
+// fsync of the root for all: made on the ingest path instead, each would
+// cost an instance a mkdir and an fsync, for the first thousand or so.
+func (d *Disk) FanOut() error {
+	made := false
+	for i := range 256 {
+		err := os.Mkdir(filepath.Join(d.root, fmt.Sprintf("%02x", i)), 0o750)
+		if err == nil {
+			made = true
+		} else if !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	if made {
+		return syncDir(d.root)
+	}
+	return nil
+}
+
 func (d *Disk) path(key string) string {
 	return filepath.Join(d.root, filepath.FromSlash(key))
 }

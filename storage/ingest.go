@@ -5,9 +5,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
+	"sync"
 	"time"
 
 	"lightbox/dicom"
@@ -95,11 +95,23 @@ func (s *Store) IngestDataset(ctx context.Context, meta dicom.FileMeta, r io.Rea
 }
 
 func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, source string, want Expect) (Result, error) {
-	tmp, sum, size, err := s.spool(meta, r)
+	// When the sender named the instance (DIMSE does, before its data),
+	// look it up while the data arrives rather than after.
+	var early chan lookup
+	if want.SOPInstanceUID != "" {
+		early = make(chan lookup, 1)
+		go func() {
+			in, err := s.Catalog.GetInstance(ctx, want.SOPInstanceUID)
+			early <- lookup{in, err}
+		}()
+	}
+	tmp, size, err := s.spool(meta, r)
 	if err != nil {
 		return Result{}, err
 	}
+	bg := s.settle(tmp, size)
 	defer func() {
+		bg.wait()
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
@@ -113,17 +125,19 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	if f.Bare() {
 		// A bare data set (no preamble, no meta group) is stored as a
 		// Part 10 file, with the meta group written in front as for DIMSE.
+		bg.wait()
 		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 			return Result{}, err
 		}
 		m := f.Meta
-		part10, psum, psize, err := s.spool(&dicom.FileMeta{TransferSyntaxUID: m.TransferSyntaxUID, SOPClassUID: m.SOPClassUID, SOPInstanceUID: m.SOPInstanceUID}, tmp)
+		part10, psize, err := s.spool(&dicom.FileMeta{TransferSyntaxUID: m.TransferSyntaxUID, SOPClassUID: m.SOPClassUID, SOPInstanceUID: m.SOPInstanceUID}, tmp)
 		if err != nil {
 			return Result{}, err
 		}
 		tmp.Close()
 		os.Remove(tmp.Name())
-		tmp, sum, size = part10, psum, psize
+		tmp, size = part10, psize
+		bg = s.settle(tmp, size)
 		if f, err = dicom.Parse(tmp, size); err != nil {
 			return Result{}, fmt.Errorf("%w: %v", ErrBadInstance, err)
 		}
@@ -132,34 +146,58 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	if err != nil {
 		return Result{Instance: in}, err
 	}
-	in.Size, in.SHA256, in.Source = size, sum, source
-	if old, err := s.Catalog.GetInstance(ctx, in.SOPInstanceUID); err == nil {
-		return compare(old, sum), nil
-	} else if !errors.Is(err, ErrNotFound) {
+	in.Size, in.Source = size, source
+	var old Instance
+	if early != nil {
+		// record has checked that the data set is the instance named.
+		l := <-early
+		old, err = l.in, l.err
+	} else {
+		old, err = s.Catalog.GetInstance(ctx, in.SOPInstanceUID)
+	}
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
 	}
-	in.BlobKey = NewBlobKey(in.SOPInstanceUID)
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return Result{}, err
+	if in.SHA256, err = bg.sum(); err != nil {
+		return Result{}, fmt.Errorf("ingest %s: hash: %w", in.SOPInstanceUID, err)
 	}
+	if old.SOPInstanceUID != "" {
+		return compare(old, in.SHA256), nil
+	}
+	if err := bg.synced(); err != nil {
+		return Result{}, fmt.Errorf("ingest %s: fsync: %w", in.SOPInstanceUID, err)
+	}
+	in.BlobKey = NewBlobKey(in.SOPInstanceUID)
 	if d, ok := s.Blobs.(*Disk); ok {
 		err = d.PutFile(ctx, in.BlobKey, tmp.Name())
 	} else {
-		err = s.Blobs.Put(ctx, in.BlobKey, tmp, size)
+		err = s.Blobs.Put(ctx, in.BlobKey, io.NewSectionReader(tmp, 0, size), size)
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
 	}
 	stored, err := s.Catalog.PutInstance(ctx, in)
 	if err != nil {
-		// Our blob is now an orphan either way; the first copy stays.
-		s.Blobs.Delete(context.WithoutCancel(ctx), in.BlobKey)
 		if errors.Is(err, ErrExists) {
-			return compare(stored, sum), nil
+			// Another ingest stored it first; ours is an orphan.
+			if stored.BlobKey != in.BlobKey {
+				s.Blobs.Delete(context.WithoutCancel(ctx), in.BlobKey)
+			}
+			return compare(stored, in.SHA256), nil
 		}
+		// The row may or may not have been written (a commit can fail
+		// after it took effect); the blob stays for the orphan scan,
+		// which keeps it if a row names it.
 		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
 	}
 	return Result{Outcome: Stored, Instance: stored}, nil
+}
+
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+type lookup struct {
+	in  Instance
+	err error
 }
 
 func compare(old Instance, sum [32]byte) Result {
@@ -169,24 +207,21 @@ func compare(old Instance, sum [32]byte) Result {
 	return Result{Outcome: Conflict, Instance: old}
 }
 
-// spool copies the incoming bytes to a temporary file, hashing them on
-// the way, so that the header can be checked before anything is stored and
-// memory stays bounded whatever the instance's size.
-func (s *Store) spool(meta *dicom.FileMeta, r io.Reader) (*os.File, [32]byte, int64, error) {
-	var sum [32]byte
+// spool copies the incoming bytes to a temporary file, so that the header
+// can be checked before anything is stored and memory stays bounded
+// whatever the instance's size.
+func (s *Store) spool(meta *dicom.FileMeta, r io.Reader) (*os.File, int64, error) {
 	tmp, err := os.CreateTemp(s.TempDir, "ingest-*")
 	if err != nil {
-		return nil, sum, 0, fmt.Errorf("spool: %w", err)
+		return nil, 0, fmt.Errorf("spool: %w", err)
 	}
-	fail := func(err error) (*os.File, [32]byte, int64, error) {
+	fail := func(err error) (*os.File, int64, error) {
 		tmp.Close()
 		os.Remove(tmp.Name())
-		return nil, sum, 0, err
+		return nil, 0, err
 	}
-	h := sha256.New()
-	w := io.MultiWriter(tmp, h)
 	if meta != nil {
-		if err := dicom.WriteFileMeta(w, *meta); err != nil {
+		if err := dicom.WriteFileMeta(tmp, *meta); err != nil {
 			return fail(fmt.Errorf("%w: %v", ErrBadInstance, err))
 		}
 	}
@@ -194,7 +229,21 @@ func (s *Store) spool(meta *dicom.FileMeta, r io.Reader) (*os.File, [32]byte, in
 	if max <= 0 {
 		max = 4 << 30
 	}
-	n, err := io.Copy(w, io.LimitReader(r, max+1))
+	var w io.Writer = tmp
+	var wb *writeback
+	if _, ok := s.Blobs.(*Disk); ok {
+		// The spool file becomes the blob: start writing it to disk now.
+		wb = newWriteback(tmp)
+		w = wb
+	}
+	// 256 KiB at a time: a DIMSE sender's PDUs are up to 128 KiB, and
+	// every read and write is a system call.
+	buf := copyBufs.Get().(*[]byte)
+	n, err := io.CopyBuffer(w, io.LimitReader(r, max+1), *buf)
+	copyBufs.Put(buf)
+	if wb != nil {
+		wb.close() // before anything closes the file
+	}
 	if err != nil {
 		return fail(fmt.Errorf("spool: %w", err))
 	}
@@ -205,11 +254,102 @@ func (s *Store) spool(meta *dicom.FileMeta, r io.Reader) (*os.File, [32]byte, in
 	if err != nil {
 		return fail(err)
 	}
-	copy(sum[:], sumOf(h))
-	return tmp, sum, size, nil
+	return tmp, size, nil
 }
 
-func sumOf(h hash.Hash) []byte { return h.Sum(nil) }
+// writeback writes to a spool file and has a goroutine start the disk
+// writes of each writebackChunk as soon as it is complete: starting them
+// allocates blocks and queues I/O, which must not hold up the receiving.
+type writeback struct {
+	f         *os.File
+	off, done int64
+	ranges    chan [2]int64
+	finished  chan struct{}
+}
+
+// writebackChunk: small enough that little is left for the final fsync,
+// large enough that the extra system calls cost nothing noticeable.
+const writebackChunk = 128 << 10
+
+func newWriteback(f *os.File) *writeback {
+	w := &writeback{f: f, ranges: make(chan [2]int64, 64), finished: make(chan struct{})}
+	go func() {
+		defer close(w.finished)
+		for r := range w.ranges {
+			startWriteback(f, r[0], r[1])
+		}
+	}()
+	return w
+}
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	// Whole pages only: a write into a page under writeback waits for it.
+	if end := w.off &^ (4096 - 1); end-w.done >= writebackChunk {
+		select {
+		case w.ranges <- [2]int64{w.done, end - w.done}:
+		default: // the disk is behind; the fsync will catch up
+		}
+		w.done = end
+	}
+	return n, err
+}
+
+// close waits for the goroutine.
+func (w *writeback) close() {
+	close(w.ranges)
+	<-w.finished
+}
+
+// settling is the work on a spooled file that needs no decision: hashing
+// it (CPU) and, for the disk store, fsyncing it (the disk). Both run while
+// the header is parsed and checked, so the ingest pays for the longest of
+// the three rather than their sum.
+type settling struct {
+	hashed, fsynced chan struct{}
+	hash            [32]byte
+	hashErr, err    error
+}
+
+func (s *Store) settle(f *os.File, size int64) *settling {
+	st := &settling{hashed: make(chan struct{}), fsynced: make(chan struct{})}
+	go func() {
+		defer close(st.hashed)
+		h := sha256.New()
+		if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+			st.hashErr = err
+			return
+		}
+		h.Sum(st.hash[:0])
+	}()
+	if _, ok := s.Blobs.(*Disk); !ok {
+		// The other stores copy the bytes; the spool needs no fsync.
+		close(st.fsynced)
+		return st
+	}
+	go func() {
+		defer close(st.fsynced)
+		st.err = f.Sync()
+	}()
+	return st
+}
+
+func (st *settling) sum() ([32]byte, error) {
+	<-st.hashed
+	return st.hash, st.hashErr
+}
+
+func (st *settling) synced() error {
+	<-st.fsynced
+	return st.err
+}
+
+// wait returns once nothing uses the file any more.
+func (st *settling) wait() {
+	<-st.hashed
+	<-st.fsynced
+}
 
 // record fills a catalog record from the parsed header and checks it
 // against what storage needs and what the sender declared.

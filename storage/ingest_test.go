@@ -186,6 +186,24 @@ func TestIngestDataset(t *testing.T) {
 		if res.Instance.TransferSyntaxUID != f.Meta.TransferSyntaxUID || res.Instance.NumberOfFrames != 1 || res.Instance.Rows != 512 {
 			t.Errorf("record %+v", res.Instance)
 		}
+		// A PACS sending again: the instance is looked up while the data
+		// arrives, and the answer depends on the bytes.
+		again, err := s.IngestDataset(context.Background(), meta, bytes.NewReader(ds), "dimse:CT1@127.0.0.1")
+		if err != nil || again.Outcome != Duplicate {
+			t.Errorf("same data set again: %v %v, want duplicate", again.Outcome, err)
+		}
+		changed := bytes.Clone(ds)
+		changed[len(changed)-100] ^= 0xFF
+		other, err := s.IngestDataset(context.Background(), meta, bytes.NewReader(changed), "dimse:CT2@127.0.0.1")
+		if err != nil || other.Outcome != Conflict || other.Instance.SHA256 != res.Instance.SHA256 {
+			t.Errorf("other bytes under the same UID: %v %v, want conflict keeping the first", other.Outcome, err)
+		}
+		if n := blobCount(t, s); n != 1 {
+			t.Errorf("%d blobs, want 1", n)
+		}
+		if left, _ := os.ReadDir(s.TempDir); len(left) != 0 {
+			t.Errorf("%d spool files left", len(left))
+		}
 	})
 }
 
@@ -205,6 +223,7 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	defer cat.Close()
 	blobs, _ := OpenDisk(filepath.Join(dir, "blobs"))
+	blobs.FanOut()
 	s := &Store{Catalog: cat, Blobs: blobs, TempDir: b.TempDir()}
 	b.SetBytes(int64(len(raw)))
 	i := 0

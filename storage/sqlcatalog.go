@@ -169,13 +169,8 @@ func (c *sqlCatalog) PutInstance(ctx context.Context, in Instance) (Instance, er
 	if err := in.validate(); err != nil {
 		return Instance{}, err
 	}
-	// A resend of a stored instance is common (PACS retries): answer it
-	// without taking the write lock.
-	if old, err := c.getInstance(ctx, c.db, in.SOPInstanceUID); err == nil {
-		return old, ErrExists
-	} else if !errors.Is(err, ErrNotFound) {
-		return Instance{}, err
-	}
+	// No look-up first: Ingest has already answered resends from its own
+	// look-up, and the insert below detects the race that remains.
 	if in.ReceivedAt.IsZero() {
 		in.ReceivedAt = time.Now()
 	}

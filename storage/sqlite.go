@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite" // the pure-Go SQLite driver, registered as "sqlite"
@@ -108,9 +109,24 @@ func pingSQLite(ctx context.Context, db *sql.DB) error {
 
 // sqliteDB adapts database/sql to sqlDB: reads go to a pool of read-only
 // connections, writes to the single writer.
+//
+// Statements are prepared once and kept: parsing SQL was a tenth of the
+// CPU of an ingest. The writer's are prepared outside any transaction —
+// preparing on w while a transaction holds its one connection would wait
+// for ever — so a statement first seen in a transaction runs unprepared
+// and is prepared once the transaction ends.
 type sqliteDB struct {
 	w, r *sql.DB
+
+	mu      sync.Mutex
+	rstmts  map[string]*sql.Stmt
+	wstmts  map[string]*sql.Stmt
+	pending map[string]bool
 }
+
+// maxStmts bounds each cache: QIDO builds its SQL from the query, and
+// rarely the same twice.
+const maxStmts = 64
 
 type sqlRows struct{ *sql.Rows }
 
@@ -126,13 +142,85 @@ func (r sqlRow) Scan(dest ...any) error {
 	return err
 }
 
+// reader returns q prepared on the reader pool, or nil to run it as is.
+func (db *sqliteDB) reader(ctx context.Context, q string) *sql.Stmt {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if st, ok := db.rstmts[q]; ok {
+		return st
+	}
+	if len(db.rstmts) >= maxStmts {
+		return nil
+	}
+	st, err := db.r.PrepareContext(ctx, q)
+	if err != nil {
+		return nil // run as is, and let that report the error
+	}
+	if db.rstmts == nil {
+		db.rstmts = map[string]*sql.Stmt{}
+	}
+	db.rstmts[q] = st
+	return st
+}
+
+// writer returns q prepared on the writer, or nil after noting it for
+// prepareWriter.
+func (db *sqliteDB) writer(q string) *sql.Stmt {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if st, ok := db.wstmts[q]; ok {
+		return st
+	}
+	if len(db.wstmts)+len(db.pending) < maxStmts {
+		if db.pending == nil {
+			db.pending = map[string]bool{}
+		}
+		db.pending[q] = true
+	}
+	return nil
+}
+
+// prepareWriter prepares what transactions noted; called with no
+// transaction of ours open.
+func (db *sqliteDB) prepareWriter(ctx context.Context) {
+	db.mu.Lock()
+	var qs []string
+	for q := range db.pending {
+		qs = append(qs, q)
+	}
+	db.pending = nil
+	db.mu.Unlock()
+	for _, q := range qs {
+		st, err := db.w.PrepareContext(ctx, q)
+		if err != nil {
+			continue
+		}
+		db.mu.Lock()
+		if db.wstmts == nil {
+			db.wstmts = map[string]*sql.Stmt{}
+		}
+		if _, ok := db.wstmts[q]; ok {
+			st.Close()
+		} else {
+			db.wstmts[q] = st
+		}
+		db.mu.Unlock()
+	}
+}
+
 func (db *sqliteDB) exec(ctx context.Context, q string, args ...any) error {
 	_, err := db.w.ExecContext(ctx, q, args...)
 	return err
 }
 
 func (db *sqliteDB) query(ctx context.Context, q string, args ...any) (rows, error) {
-	r, err := db.r.QueryContext(ctx, q, args...)
+	var r *sql.Rows
+	var err error
+	if st := db.reader(ctx, q); st != nil {
+		r, err = st.QueryContext(ctx, args...)
+	} else {
+		r, err = db.r.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +228,9 @@ func (db *sqliteDB) query(ctx context.Context, q string, args ...any) (rows, err
 }
 
 func (db *sqliteDB) queryRow(ctx context.Context, q string, args ...any) row {
+	if st := db.reader(ctx, q); st != nil {
+		return sqlRow{st.QueryRowContext(ctx, args...)}
+	}
 	return sqlRow{db.r.QueryRowContext(ctx, q, args...)}
 }
 
@@ -148,37 +239,76 @@ func (db *sqliteDB) begin(ctx context.Context) (sqlTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	return sqliteTx{tx}, nil
+	return &sqliteTx{tx: tx, db: db}, nil
 }
 
 func (db *sqliteDB) close() error {
 	return errors.Join(db.r.Close(), db.w.Close())
 }
 
-type sqliteTx struct{ tx *sql.Tx }
+type sqliteTx struct {
+	tx   *sql.Tx
+	db   *sqliteDB
+	done bool
+}
 
-func (t sqliteTx) exec(ctx context.Context, q string, args ...any) error {
-	_, err := t.tx.ExecContext(ctx, q, args...)
+// stmt returns q bound to the transaction, or nil to run it as is.
+func (t *sqliteTx) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st := t.db.writer(q); st != nil {
+		return t.tx.StmtContext(ctx, st)
+	}
+	return nil
+}
+
+func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) error {
+	var err error
+	if st := t.stmt(ctx, q); st != nil {
+		_, err = st.ExecContext(ctx, args...)
+	} else {
+		_, err = t.tx.ExecContext(ctx, q, args...)
+	}
 	return err
 }
 
-func (t sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error) {
-	r, err := t.tx.QueryContext(ctx, q, args...)
+func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error) {
+	var r *sql.Rows
+	var err error
+	if st := t.stmt(ctx, q); st != nil {
+		r, err = st.QueryContext(ctx, args...)
+	} else {
+		r, err = t.tx.QueryContext(ctx, q, args...)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return sqlRows{r}, nil
 }
 
-func (t sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {
+func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {
+	if st := t.stmt(ctx, q); st != nil {
+		return sqlRow{st.QueryRowContext(ctx, args...)}
+	}
 	return sqlRow{t.tx.QueryRowContext(ctx, q, args...)}
 }
 
-func (t sqliteTx) commit(context.Context) error { return t.tx.Commit() }
+func (t *sqliteTx) commit(ctx context.Context) error {
+	err := t.tx.Commit()
+	t.end(ctx)
+	return err
+}
 
-func (t sqliteTx) rollback(context.Context) error {
-	if err := t.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
+func (t *sqliteTx) rollback(ctx context.Context) error {
+	err := t.tx.Rollback()
+	t.end(ctx)
+	if err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return err
 	}
 	return nil
+}
+
+func (t *sqliteTx) end(ctx context.Context) {
+	if !t.done {
+		t.done = true
+		t.db.prepareWriter(context.WithoutCancel(ctx))
+	}
 }

@@ -29,5 +29,11 @@ func Open(ctx context.Context, dbURL, blobsURL, dataDir string) (*Store, error) 
 		cat.Close()
 		return nil, fmt.Errorf("open blob store: %w", err)
 	}
+	if d, ok := blobs.(*Disk); ok {
+		if err := d.FanOut(); err != nil {
+			cat.Close()
+			return nil, fmt.Errorf("open blob store: %w", err)
+		}
+	}
 	return &Store{Catalog: cat, Blobs: blobs, TempDir: tmp}, nil
 }

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -28,7 +30,15 @@ func TestOpen(t *testing.T) {
 			t.Errorf("%s: %v", p, err)
 		}
 	}
-	s, err = Open(ctx, "", "", dir)
+	// Every folder BlobKey can name exists before any ingest needs it.
+	folders, _ := filepath.Glob(filepath.Join(dir, BlobsDir, "[0-9a-f][0-9a-f]"))
+	if len(folders) != 256 {
+		t.Errorf("%d fan-out folders, want 256", len(folders))
+	}
+	if !slices.Contains(folders, filepath.Join(dir, BlobsDir, path.Dir(res.Instance.BlobKey))) {
+		t.Errorf("blob key %s is not in a fan-out folder", res.Instance.BlobKey)
+	}
+	s, err = Open(ctx, "", "", dir) // the folders exist: opening again is fine
 	if err != nil {
 		t.Fatal(err)
 	}
