@@ -316,12 +316,7 @@ func (s *Store) settle(f *os.File, size int64) *settling {
 	st := &settling{hashed: make(chan struct{}), fsynced: make(chan struct{})}
 	go func() {
 		defer close(st.hashed)
-		h := sha256.New()
-		if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
-			st.hashErr = err
-			return
-		}
-		h.Sum(st.hash[:0])
+		st.hash, st.hashErr = hashFile(f, size)
 	}()
 	if _, ok := s.Blobs.(*Disk); !ok {
 		// The other stores copy the bytes; the spool needs no fsync.
@@ -333,6 +328,17 @@ func (s *Store) settle(f *os.File, size int64) *settling {
 		st.err = f.Sync()
 	}()
 	return st
+}
+
+// hashFile returns the SHA-256 of the first size bytes of f.
+func hashFile(f *os.File, size int64) ([32]byte, error) {
+	var sum [32]byte
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
+		return sum, err
+	}
+	h.Sum(sum[:0])
+	return sum, nil
 }
 
 func (st *settling) sum() ([32]byte, error) {

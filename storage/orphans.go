@@ -2,43 +2,116 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
 	"time"
+
+	"lightbox/dicom"
 )
 
-// RemoveOrphans deletes every blob that no catalog row names and that is
+// Recovered counts what Recover did with the blobs no catalog row named.
+type Recovered struct {
+	// Reindexed blobs got their catalog row back: instances whose ingest
+	// had made the blob durable and whose row a power failure took (the
+	// SQLite catalog's ingest commits are not fsynced; see PutInstance).
+	Reindexed int
+	// Removed blobs were not wanted: the losing copy of an instance
+	// stored twice at once, or bytes that are not an instance we keep.
+	Removed int
+}
+
+// Recover deals with every blob that no catalog row names and that is
 // older than grace, then sweeps what interrupted Puts left. Ingest writes
-// the blob before the catalog row, so a crash between the two leaves such
-// an orphan; grace spares the blobs of ingests still in flight (on this
-// node or another). It returns how many blobs it removed.
+// the blob, complete and durable, before the catalog row, so a crash
+// between the two leaves such a blob; grace spares the blobs of ingests
+// still in flight (on this node or another).
+//
+// A blob that is a storable instance not yet in the catalog is
+// re-indexed under its key: it may have been acknowledged to its sender.
+// One whose SOP Instance UID the catalog holds under another blob, or that
+// is not a storable instance, is removed.
 //
 // The catalog's keys are held in memory while the blobs are listed: about
 // 100 bytes per instance, 100 MB for a million.
-func RemoveOrphans(ctx context.Context, c Catalog, b Blobs, grace time.Duration) (int, error) {
+func (s *Store) Recover(ctx context.Context, grace time.Duration) (Recovered, error) {
+	var rec Recovered
 	known := map[string]struct{}{}
-	if err := c.ListBlobKeys(ctx, func(key string) error {
+	if err := s.Catalog.ListBlobKeys(ctx, func(key string) error {
 		known[key] = struct{}{}
 		return nil
 	}); err != nil {
-		return 0, fmt.Errorf("orphan scan: list catalog: %w", err)
+		return rec, fmt.Errorf("orphan scan: list catalog: %w", err)
 	}
 	cutoff := time.Now().Add(-grace)
-	var orphans []string
-	if err := b.List(ctx, "", func(bi BlobInfo) error {
+	var orphans []BlobInfo
+	if err := s.Blobs.List(ctx, "", func(bi BlobInfo) error {
 		if _, ok := known[bi.Key]; !ok && bi.ModTime.Before(cutoff) {
-			orphans = append(orphans, bi.Key)
+			orphans = append(orphans, bi)
 		}
 		return nil
 	}); err != nil {
-		return 0, fmt.Errorf("orphan scan: list blobs: %w", err)
+		return rec, fmt.Errorf("orphan scan: list blobs: %w", err)
 	}
-	for i, key := range orphans {
-		if err := b.Delete(ctx, key); err != nil {
-			return i, fmt.Errorf("orphan scan: delete %s: %w", key, err)
+	for _, bi := range orphans {
+		kept, err := s.reindex(ctx, bi)
+		if err != nil {
+			return rec, fmt.Errorf("orphan scan: %s: %w", bi.Key, err)
 		}
+		if kept {
+			rec.Reindexed++
+			continue
+		}
+		if err := s.Blobs.Delete(ctx, bi.Key); err != nil {
+			return rec, fmt.Errorf("orphan scan: delete %s: %w", bi.Key, err)
+		}
+		rec.Removed++
 	}
-	if err := b.Sweep(ctx, grace); err != nil {
-		return len(orphans), fmt.Errorf("orphan scan: %w", err)
+	if err := s.Blobs.Sweep(ctx, grace); err != nil {
+		return rec, fmt.Errorf("orphan scan: %w", err)
 	}
-	return len(orphans), nil
+	return rec, nil
+}
+
+// reindex puts the catalog row of an orphan blob back, reporting whether
+// the blob is now named by a row. An error means the blob could not be
+// read or the catalog written: the blob is left alone.
+func (s *Store) reindex(ctx context.Context, bi BlobInfo) (bool, error) {
+	rc, err := s.Blobs.Get(ctx, bi.Key)
+	if err != nil {
+		return false, err
+	}
+	// A local copy gives the parser random access whatever the store.
+	tmp, err := os.CreateTemp(s.TempDir, "recover-*")
+	if err != nil {
+		rc.Close()
+		return false, err
+	}
+	defer func() {
+		tmp.Close()
+		os.Remove(tmp.Name())
+	}()
+	size, err := io.Copy(tmp, rc)
+	rc.Close()
+	if err != nil {
+		return false, err
+	}
+	f, err := dicom.Parse(tmp, size)
+	if err != nil || f.Bare() {
+		return false, nil // ingest stores only Part 10 files it has parsed
+	}
+	in, err := s.record(f, Expect{})
+	if err != nil {
+		return false, nil
+	}
+	if in.SHA256, err = hashFile(tmp, size); err != nil {
+		return false, err
+	}
+	in.Size, in.BlobKey, in.ReceivedAt, in.Source = size, bi.Key, bi.ModTime, "recovered"
+	stored, err := s.Catalog.PutInstance(ctx, in)
+	if errors.Is(err, ErrExists) {
+		return stored.BlobKey == bi.Key, nil
+	}
+	return err == nil, err
 }

@@ -9,10 +9,11 @@ import (
 	"time"
 )
 
-// TestRemoveOrphans leaves a blob without a catalog row, as a crash
-// between the two writes of an ingest would, and checks the scan removes
-// it and nothing else.
-func TestRemoveOrphans(t *testing.T) {
+// TestRecover leaves blobs without catalog rows, as crashes between the
+// two writes of an ingest would: one that is not an instance, the losing
+// copy of an instance stored twice, and an instance whose row a power
+// failure took. The scan removes the first two and re-indexes the third.
+func TestRecover(t *testing.T) {
 	forEachStore(t, func(t *testing.T, s *Store) {
 		ctx := context.Background()
 		raw, _ := os.ReadFile("../testdata/mr-small.dcm")
@@ -20,22 +21,48 @@ func TestRemoveOrphans(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		orphan := NewBlobKey("1.2.3.4.5")
-		if err := s.Blobs.Put(ctx, orphan, strings.NewReader("half an ingest"), 14); err != nil {
+		junk := NewBlobKey("1.2.3.4.5")
+		if err := s.Blobs.Put(ctx, junk, strings.NewReader("half an ingest"), 14); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := RemoveOrphans(ctx, s.Catalog, s.Blobs, time.Hour); err != nil || n != 0 {
-			t.Fatalf("within the grace period: removed %d, %v; want 0", n, err)
+		loser := NewBlobKey(res.Instance.SOPInstanceUID)
+		if err := s.Blobs.Put(ctx, loser, bytes.NewReader(raw), int64(len(raw))); err != nil {
+			t.Fatal(err)
 		}
-		n, err := RemoveOrphans(ctx, s.Catalog, s.Blobs, -time.Second)
-		if err != nil || n != 1 {
-			t.Fatalf("removed %d, %v; want 1", n, err)
+		ct, _ := os.ReadFile("../testdata/ct-signed-implicit-512.dcm")
+		lost, err := s.Ingest(ctx, bytes.NewReader(ct), "dimse:CT1@127.0.0.1", Expect{})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if _, err := s.Blobs.Stat(ctx, orphan); err == nil {
-			t.Error("orphan still there")
+		if _, err := s.Catalog.DeleteInstance(ctx, lost.Instance.SOPInstanceUID); err != nil {
+			t.Fatal(err)
+		}
+
+		if rec, err := s.Recover(ctx, time.Hour); err != nil || rec != (Recovered{}) {
+			t.Fatalf("within the grace period: %+v, %v; want nothing done", rec, err)
+		}
+		rec, err := s.Recover(ctx, -time.Second)
+		if err != nil || rec != (Recovered{Reindexed: 1, Removed: 2}) {
+			t.Fatalf("recovered %+v, %v; want 1 re-indexed, 2 removed", rec, err)
+		}
+		for _, key := range []string{junk, loser} {
+			if _, err := s.Blobs.Stat(ctx, key); err == nil {
+				t.Errorf("unwanted blob %s still there", key)
+			}
 		}
 		if _, err := s.Blobs.Stat(ctx, res.Instance.BlobKey); err != nil {
 			t.Errorf("the stored instance's blob is gone: %v", err)
+		}
+		got, err := s.Catalog.GetInstance(ctx, lost.Instance.SOPInstanceUID)
+		if err != nil {
+			t.Fatalf("the lost row is not back: %v", err)
+		}
+		if got.BlobKey != lost.Instance.BlobKey || got.SHA256 != lost.Instance.SHA256 || got.Size != lost.Instance.Size ||
+			got.StudyInstanceUID != lost.Instance.StudyInstanceUID || got.Source != "recovered" {
+			t.Errorf("re-indexed %+v, want the row it lost %+v", got, lost.Instance)
+		}
+		if rec, err := s.Recover(ctx, -time.Second); err != nil || rec != (Recovered{}) {
+			t.Errorf("second scan: %+v, %v; want nothing to do", rec, err)
 		}
 	})
 }

@@ -112,6 +112,12 @@ func (db *pgDB) begin(ctx context.Context) (sqlTx, error) {
 	return pgTx{tx}, nil
 }
 
+// beginRebuildable is begin: PostgreSQL commits durably, as its
+// synchronous_commit says, and several nodes may share it.
+func (db *pgDB) beginRebuildable(ctx context.Context) (sqlTx, error) {
+	return db.begin(ctx)
+}
+
 func (db *pgDB) close() error {
 	db.pool.Close()
 	return nil

@@ -44,6 +44,10 @@ type sqlTx interface {
 type sqlDB interface {
 	querier
 	begin(ctx context.Context) (sqlTx, error)
+	// beginRebuildable begins a transaction whose commit need not survive
+	// a power failure, because what it records can be rebuilt from
+	// durable data; a database may then skip its fsync.
+	beginRebuildable(ctx context.Context) (sqlTx, error)
 	close() error
 }
 
@@ -181,7 +185,9 @@ func (c *sqlCatalog) PutInstance(ctx context.Context, in Instance) (Instance, er
 		in.NumberOfFrames = 1
 	}
 
-	tx, err := c.db.begin(ctx)
+	// The blob this row names is durable already, and Store.Recover
+	// re-indexes a blob whose row was lost.
+	tx, err := c.db.beginRebuildable(ctx)
 	if err != nil {
 		return Instance{}, fmt.Errorf("put instance %s: begin: %w", in.SOPInstanceUID, err)
 	}

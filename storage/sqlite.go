@@ -16,8 +16,9 @@ import (
 )
 
 // sqlitePragmas make every connection durable and patient: WAL with
-// synchronous=FULL fsyncs the log at each commit, so a committed instance
-// survives power loss; busy_timeout lets a second process (an admin
+// synchronous=FULL fsyncs the log at each commit, so a commit survives
+// power loss (ingest relaxes this per transaction: beginRebuildable);
+// busy_timeout lets a second process (an admin
 // command) wait for the write lock instead of failing.
 const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 	"&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)"
@@ -117,6 +118,8 @@ func pingSQLite(ctx context.Context, db *sql.DB) error {
 // and is prepared once the transaction ends.
 type sqliteDB struct {
 	w, r *sql.DB
+
+	syncMode string // the writer's synchronous setting, "" before the first
 
 	mu      sync.Mutex
 	rstmts  map[string]*sql.Stmt
@@ -235,11 +238,42 @@ func (db *sqliteDB) queryRow(ctx context.Context, q string, args ...any) row {
 }
 
 func (db *sqliteDB) begin(ctx context.Context) (sqlTx, error) {
-	tx, err := db.w.BeginTx(ctx, nil)
+	return db.beginSync(ctx, "FULL")
+}
+
+// beginRebuildable commits with synchronous=NORMAL: in WAL mode the
+// commit is not fsynced, and is durable at the next checkpoint. A process
+// crash loses nothing (the log is in the page cache); a power failure may
+// lose the last commits, which is safe only for what can be rebuilt.
+// That fsync was a tenth of an ingest.
+func (db *sqliteDB) beginRebuildable(ctx context.Context) (sqlTx, error) {
+	return db.beginSync(ctx, "NORMAL")
+}
+
+// beginSync begins a transaction on the writer with its commit synced as
+// sync says. SQLite refuses to change that inside a transaction, so it is
+// set on the connection first, when it differs from the last setting
+// (a connection database/sql opens afresh starts at FULL, and is then
+// at worst more durable than asked).
+func (db *sqliteDB) beginSync(ctx context.Context, sync string) (sqlTx, error) {
+	conn, err := db.w.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &sqliteTx{tx: tx, db: db}, nil
+	// The writer has one connection and we hold it: db.syncMode is ours.
+	if db.syncMode != sync {
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = "+sync); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("set synchronous: %w", err)
+		}
+		db.syncMode = sync
+	}
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return &sqliteTx{tx: tx, conn: conn, db: db}, nil
 }
 
 func (db *sqliteDB) close() error {
@@ -248,6 +282,7 @@ func (db *sqliteDB) close() error {
 
 type sqliteTx struct {
 	tx   *sql.Tx
+	conn *sql.Conn
 	db   *sqliteDB
 	done bool
 }
@@ -306,9 +341,12 @@ func (t *sqliteTx) rollback(ctx context.Context) error {
 	return nil
 }
 
+// end hands the connection back, then prepares what the transaction
+// noted: preparing needs that connection.
 func (t *sqliteTx) end(ctx context.Context) {
 	if !t.done {
 		t.done = true
+		t.conn.Close()
 		t.db.prepareWriter(context.WithoutCancel(ctx))
 	}
 }

@@ -41,20 +41,21 @@ func (s storeFlags) open(ctx context.Context) (*storage.Store, error) {
 	return store, nil
 }
 
-// cleanStart removes what a crash may have left: spool files of ingests
-// that never finished, and blobs whose catalog row was never committed.
-// Neither was ever acknowledged to a sender.
+// cleanStart deals with what a crash may have left: spool files of
+// ingests that never finished (never acknowledged), and blobs whose
+// catalog row was never committed or was lost (see storage.Store.Recover).
 func cleanStart(ctx context.Context, store *storage.Store, grace time.Duration, log *slog.Logger) error {
 	spooled, _ := filepath.Glob(filepath.Join(store.TempDir, "ingest-*"))
 	for _, p := range spooled {
 		os.Remove(p)
 	}
-	n, err := storage.RemoveOrphans(ctx, store.Catalog, store.Blobs, grace)
+	rec, err := store.Recover(ctx, grace)
 	if err != nil {
 		return err
 	}
-	if n > 0 || len(spooled) > 0 {
-		log.Warn("removed what an interrupted run left", "orphan_blobs", n, "spool_files", len(spooled))
+	if rec != (storage.Recovered{}) || len(spooled) > 0 {
+		log.Warn("dealt with what an interrupted run left", "reindexed_blobs", rec.Reindexed,
+			"removed_blobs", rec.Removed, "spool_files", len(spooled))
 	}
 	return nil
 }
