@@ -4,7 +4,8 @@
 //
 // The catalog is written only after the bytes are durable in the blob store,
 // so a catalog row always names a complete blob; a blob with no row is an
-// orphan left by a crash or a lost race, and the orphan scan removes it.
+// orphan left by a crash, a power failure or a lost race, and the start-up
+// scan (Store.Recover) re-indexes it or removes it.
 package storage
 
 import (
