@@ -317,13 +317,18 @@ func (c *cdp) tryEval(expr string) (string, error) {
 func (c *cdp) waitFor(what, expr string) {
 	c.t.Helper()
 	deadline := time.Now().Add(time.Minute)
+	var last error
 	for time.Now().Before(deadline) {
-		if c.eval("(() => { try { return !!("+expr+") } catch (e) { return false } })()") == "true" {
+		// An error is "not yet": a click that loads another page makes an
+		// evaluation in flight fail with "Inspected target navigated".
+		v, err := c.tryEval("(() => { try { return !!(" + expr + ") } catch (e) { return false } })()")
+		if err == nil && v == "true" {
 			return
 		}
+		last = err
 		time.Sleep(50 * time.Millisecond)
 	}
-	c.t.Fatalf("waiting for %s: %s stayed false; viewport %s", what, expr,
+	c.t.Fatalf("waiting for %s: %s stayed false (last error %v); viewport %s", what, expr, last,
 		c.eval(`JSON.stringify(document.getElementById("viewport").dataset) + " " + document.querySelector(".message-text").textContent`))
 }
 
