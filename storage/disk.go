@@ -113,31 +113,25 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) (er
 	return nil
 }
 
-// PutFile moves the file at path into the store under key, durably:
-// fsync, rename, fsync the folder. The ingest spools every instance to a
-// file first (to check it before storing); on the same file system,
-// moving that file saves Put's copy of every byte. If path is on another
+// PutFile moves the spool file f into the store under key: rename, then
+// fsync the folder. The caller has fsynced f (the ingest does so while it
+// checks the header, off the path to its answer; a second fsync would cost
+// a device cache flush for nothing). The ingest spools every instance to
+// a file first (to check it before storing); on the same file system,
+// moving that file saves Put's copy of every byte. If f is on another
 // file system, PutFile copies it with Put.
-func (d *Disk) PutFile(ctx context.Context, key, path string) error {
+func (d *Disk) PutFile(ctx context.Context, key string, f *os.File) error {
 	if err := checkKey(key); err != nil {
 		return err
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
-	}
-	defer f.Close()
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("put %s: fsync: %w", key, err)
 	}
 	final := d.path(key)
 	dir := filepath.Dir(final)
 	if err := d.mkdirDurable(dir); err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if err := os.Rename(path, final); err != nil {
+	if err := os.Rename(f.Name(), final); err != nil {
 		if errors.Is(err, syscall.EXDEV) {
-			return d.Put(ctx, key, f, -1)
+			return d.Put(ctx, key, io.NewSectionReader(f, 0, 1<<62), -1)
 		}
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -147,9 +141,6 @@ func (d *Disk) PutFile(ctx context.Context, key, path string) error {
 	return nil
 }
 
-// mkdirDurable creates dir and its missing parents below the root, and
-// fsyncs the parent of each one so that the new folders survive a crash
-// along with the file renamed into them.
 func (d *Disk) mkdirDurable(dir string) error {
 	if _, err := os.Stat(dir); err == nil {
 		return nil

@@ -221,8 +221,13 @@ func TestDiskPutFile(t *testing.T) {
 	}
 	src := filepath.Join(dir, "spool")
 	os.WriteFile(src, []byte("instance bytes"), 0o600)
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
 	key := NewBlobKey("1.2.3")
-	if err := d.PutFile(context.Background(), key, src); err != nil {
+	if err := d.PutFile(context.Background(), key, f); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(src); !os.IsNotExist(err) {
@@ -237,7 +242,7 @@ func TestDiskPutFile(t *testing.T) {
 	if string(b) != "instance bytes" {
 		t.Errorf("stored %q", b)
 	}
-	if err := d.PutFile(context.Background(), "../x", src); !errors.Is(err, ErrBadKey) {
+	if err := d.PutFile(context.Background(), "../x", f); !errors.Is(err, ErrBadKey) {
 		t.Errorf("bad key: %v", err)
 	}
 }

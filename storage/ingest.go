@@ -169,7 +169,7 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	}
 	in.BlobKey = NewBlobKey(in.SOPInstanceUID)
 	if d, ok := s.Blobs.(*Disk); ok {
-		err = d.PutFile(ctx, in.BlobKey, tmp.Name())
+		err = d.PutFile(ctx, in.BlobKey, tmp) // settle has fsynced it
 	} else {
 		err = s.Blobs.Put(ctx, in.BlobKey, io.NewSectionReader(tmp, 0, size), size)
 	}
