@@ -2,12 +2,10 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"sync"
 	"time"
 
 	"lightbox/dicom"
@@ -105,13 +103,13 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 			early <- lookup{in, err}
 		}()
 	}
-	tmp, size, err := s.spool(meta, r)
+	tmp, size, sum, err := s.spool(meta, r)
 	if err != nil {
 		return Result{}, err
 	}
-	bg := s.settle(tmp, size)
+	durable := s.startSync(tmp)
 	defer func() {
-		bg.wait()
+		durable.wait()
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
@@ -125,19 +123,16 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	if f.Bare() {
 		// A bare data set (no preamble, no meta group) is stored as a
 		// Part 10 file, with the meta group written in front as for DIMSE.
-		bg.wait()
-		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-			return Result{}, err
-		}
+		durable.wait()
 		m := f.Meta
-		part10, psize, err := s.spool(&dicom.FileMeta{TransferSyntaxUID: m.TransferSyntaxUID, SOPClassUID: m.SOPClassUID, SOPInstanceUID: m.SOPInstanceUID}, tmp)
+		part10, psize, psum, err := s.spool(&dicom.FileMeta{TransferSyntaxUID: m.TransferSyntaxUID, SOPClassUID: m.SOPClassUID, SOPInstanceUID: m.SOPInstanceUID}, io.NewSectionReader(tmp, 0, size))
 		if err != nil {
 			return Result{}, err
 		}
 		tmp.Close()
 		os.Remove(tmp.Name())
-		tmp, size = part10, psize
-		bg = s.settle(tmp, size)
+		tmp, size, sum = part10, psize, psum
+		durable = s.startSync(tmp)
 		if f, err = dicom.Parse(tmp, size); err != nil {
 			return Result{}, fmt.Errorf("%w: %v", ErrBadInstance, err)
 		}
@@ -146,7 +141,7 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	if err != nil {
 		return Result{Instance: in}, err
 	}
-	in.Size, in.Source = size, source
+	in.Size, in.SHA256, in.Source = size, sum, source
 	var old Instance
 	if early != nil {
 		// record has checked that the data set is the instance named.
@@ -158,18 +153,15 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
 	}
-	if in.SHA256, err = bg.sum(); err != nil {
-		return Result{}, fmt.Errorf("ingest %s: hash: %w", in.SOPInstanceUID, err)
-	}
 	if old.SOPInstanceUID != "" {
 		return compare(old, in.SHA256), nil
 	}
-	if err := bg.synced(); err != nil {
+	if err := durable.wait(); err != nil {
 		return Result{}, fmt.Errorf("ingest %s: fsync: %w", in.SOPInstanceUID, err)
 	}
 	in.BlobKey = NewBlobKey(in.SOPInstanceUID)
 	if d, ok := s.Blobs.(*Disk); ok {
-		err = d.PutFile(ctx, in.BlobKey, tmp) // settle has fsynced it
+		err = d.PutFile(ctx, in.BlobKey, tmp) // fsynced by durable
 	} else {
 		err = s.Blobs.Put(ctx, in.BlobKey, io.NewSectionReader(tmp, 0, size), size)
 	}
@@ -193,8 +185,6 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	return Result{Outcome: Stored, Instance: stored}, nil
 }
 
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
-
 type lookup struct {
 	in  Instance
 	err error
@@ -205,156 +195,6 @@ func compare(old Instance, sum [32]byte) Result {
 		return Result{Outcome: Duplicate, Instance: old}
 	}
 	return Result{Outcome: Conflict, Instance: old}
-}
-
-// spool copies the incoming bytes to a temporary file, so that the header
-// can be checked before anything is stored and memory stays bounded
-// whatever the instance's size.
-func (s *Store) spool(meta *dicom.FileMeta, r io.Reader) (*os.File, int64, error) {
-	tmp, err := os.CreateTemp(s.TempDir, "ingest-*")
-	if err != nil {
-		return nil, 0, fmt.Errorf("spool: %w", err)
-	}
-	fail := func(err error) (*os.File, int64, error) {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return nil, 0, err
-	}
-	if meta != nil {
-		if err := dicom.WriteFileMeta(tmp, *meta); err != nil {
-			return fail(fmt.Errorf("%w: %v", ErrBadInstance, err))
-		}
-	}
-	max := s.MaxInstance
-	if max <= 0 {
-		max = 4 << 30
-	}
-	var w io.Writer = tmp
-	var wb *writeback
-	if _, ok := s.Blobs.(*Disk); ok {
-		// The spool file becomes the blob: start writing it to disk now.
-		wb = newWriteback(tmp)
-		w = wb
-	}
-	// 256 KiB at a time: a DIMSE sender's PDUs are up to 128 KiB, and
-	// every read and write is a system call.
-	buf := copyBufs.Get().(*[]byte)
-	n, err := io.CopyBuffer(w, io.LimitReader(r, max+1), *buf)
-	copyBufs.Put(buf)
-	if wb != nil {
-		wb.close() // before anything closes the file
-	}
-	if err != nil {
-		return fail(fmt.Errorf("spool: %w", err))
-	}
-	if n > max {
-		return fail(fmt.Errorf("%w: more than %d bytes", ErrTooLarge, max))
-	}
-	size, err := tmp.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return fail(err)
-	}
-	return tmp, size, nil
-}
-
-// writeback writes to a spool file and has a goroutine start the disk
-// writes of each writebackChunk as soon as it is complete: starting them
-// allocates blocks and queues I/O, which must not hold up the receiving.
-type writeback struct {
-	f         *os.File
-	off, done int64
-	ranges    chan [2]int64
-	finished  chan struct{}
-}
-
-// writebackChunk: small enough that little is left for the final fsync,
-// large enough that the extra system calls cost nothing noticeable.
-const writebackChunk = 128 << 10
-
-func newWriteback(f *os.File) *writeback {
-	w := &writeback{f: f, ranges: make(chan [2]int64, 64), finished: make(chan struct{})}
-	go func() {
-		defer close(w.finished)
-		for r := range w.ranges {
-			startWriteback(f, r[0], r[1])
-		}
-	}()
-	return w
-}
-
-func (w *writeback) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
-	w.off += int64(n)
-	// Whole pages only: a write into a page under writeback waits for it.
-	if end := w.off &^ (4096 - 1); end-w.done >= writebackChunk {
-		select {
-		case w.ranges <- [2]int64{w.done, end - w.done}:
-		default: // the disk is behind; the fsync will catch up
-		}
-		w.done = end
-	}
-	return n, err
-}
-
-// close waits for the goroutine.
-func (w *writeback) close() {
-	close(w.ranges)
-	<-w.finished
-}
-
-// settling is the work on a spooled file that needs no decision: hashing
-// it (CPU) and, for the disk store, fsyncing it (the disk). Both run while
-// the header is parsed and checked, so the ingest pays for the longest of
-// the three rather than their sum.
-type settling struct {
-	hashed, fsynced chan struct{}
-	hash            [32]byte
-	hashErr, err    error
-}
-
-func (s *Store) settle(f *os.File, size int64) *settling {
-	st := &settling{hashed: make(chan struct{}), fsynced: make(chan struct{})}
-	go func() {
-		defer close(st.hashed)
-		st.hash, st.hashErr = hashFile(f, size)
-	}()
-	if _, ok := s.Blobs.(*Disk); !ok {
-		// The other stores copy the bytes; the spool needs no fsync.
-		close(st.fsynced)
-		return st
-	}
-	go func() {
-		defer close(st.fsynced)
-		st.err = f.Sync()
-	}()
-	return st
-}
-
-// hashFile returns the SHA-256 of the first size bytes of f.
-func hashFile(f *os.File, size int64) ([32]byte, error) {
-	var sum [32]byte
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
-		return sum, err
-	}
-	h.Sum(sum[:0])
-	return sum, nil
-}
-
-func (st *settling) sum() ([32]byte, error) {
-	<-st.hashed
-	return st.hash, st.hashErr
-}
-
-func (st *settling) synced() error {
-	<-st.fsynced
-	return st.err
-}
-
-// wait returns once nothing uses the file any more.
-func (st *settling) wait() {
-	<-st.hashed
-	<-st.fsynced
 }
 
 // record fills a catalog record from the parsed header and checks it

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -83,20 +82,15 @@ func (s *Store) reindex(ctx context.Context, bi BlobInfo) (bool, error) {
 		return false, err
 	}
 	// A local copy gives the parser random access whatever the store.
-	tmp, err := os.CreateTemp(s.TempDir, "recover-*")
+	tmp, size, sum, err := s.spool(nil, rc)
+	rc.Close()
 	if err != nil {
-		rc.Close()
 		return false, err
 	}
 	defer func() {
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	size, err := io.Copy(tmp, rc)
-	rc.Close()
-	if err != nil {
-		return false, err
-	}
 	f, err := dicom.Parse(tmp, size)
 	if err != nil || f.Bare() {
 		return false, nil // ingest stores only Part 10 files it has parsed
@@ -105,9 +99,7 @@ func (s *Store) reindex(ctx context.Context, bi BlobInfo) (bool, error) {
 	if err != nil {
 		return false, nil
 	}
-	if in.SHA256, err = hashFile(tmp, size); err != nil {
-		return false, err
-	}
+	in.SHA256 = sum
 	in.Size, in.BlobKey, in.ReceivedAt, in.Source = size, bi.Key, bi.ModTime, "recovered"
 	stored, err := s.Catalog.PutInstance(ctx, in)
 	if errors.Is(err, ErrExists) {

@@ -1,0 +1,77 @@
+package storage
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"testing/iotest"
+
+	"lightbox/dicom"
+)
+
+// TestSpool checks the spooled file and the SHA-256 the follower computes
+// beside the writing, around the chunk boundaries, with and without a
+// meta group in front, for a store that makes the spool a blob on disk
+// (writeback on) and one that copies it elsewhere (off).
+func TestSpool(t *testing.T) {
+	meta := &dicom.FileMeta{TransferSyntaxUID: "1.2.840.10008.1.2.1", SOPClassUID: "1.2.840.10008.5.1.4.1.1.7", SOPInstanceUID: "1.2.3.4"}
+	var head bytes.Buffer
+	if err := dicom.WriteFileMeta(&head, *meta); err != nil {
+		t.Fatal(err)
+	}
+	disk, err := OpenDisk(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, blobs := range []Blobs{disk, nil} {
+		s := &Store{Blobs: blobs, TempDir: t.TempDir()}
+		for _, n := range []int{0, 1, 4095, followChunk - 1, followChunk, followChunk + 1, 3*followChunk + 4097, 1<<20 + 7} {
+			for _, m := range []*dicom.FileMeta{nil, meta} {
+				data := make([]byte, n)
+				for i := range data {
+					data[i] = byte(rand.N(256))
+				}
+				want := data
+				if m != nil {
+					want = append(bytes.Clone(head.Bytes()), data...)
+				}
+				f, size, sum, err := s.spool(m, bytes.NewReader(data))
+				if err != nil {
+					t.Fatalf("%d bytes: %v", n, err)
+				}
+				got, _ := os.ReadFile(f.Name())
+				f.Close()
+				os.Remove(f.Name())
+				if size != int64(len(want)) || !bytes.Equal(got, want) {
+					t.Errorf("%d bytes, meta %v: spooled %d bytes (size %d), want %d", n, m != nil, len(got), size, len(want))
+				}
+				if sum != sha256.Sum256(want) {
+					t.Errorf("%d bytes, meta %v: wrong SHA-256", n, m != nil)
+				}
+			}
+		}
+		if left, _ := os.ReadDir(s.TempDir); len(left) != 0 {
+			t.Errorf("%d files left in the spool", len(left))
+		}
+	}
+}
+
+// TestSpoolRefuses: too large, or a sender that breaks off, leaves nothing.
+func TestSpoolRefuses(t *testing.T) {
+	s := &Store{TempDir: t.TempDir(), MaxInstance: 1000}
+	if _, _, _, err := s.spool(nil, bytes.NewReader(make([]byte, 1001))); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("1001 bytes with a limit of 1000: %v, want ErrTooLarge", err)
+	}
+	broken := io.MultiReader(bytes.NewReader(make([]byte, 500)), iotest.ErrReader(errors.New("connection reset")))
+	if _, _, _, err := s.spool(nil, broken); err == nil {
+		t.Error("a broken reader spooled without error")
+	}
+	if left, _ := os.ReadDir(s.TempDir); len(left) != 0 {
+		t.Errorf("%d files left in the spool", len(left))
+	}
+}
