@@ -84,6 +84,9 @@ func (s *Store) reindex(ctx context.Context, bi BlobInfo) (bool, error) {
 	// A local copy gives the parser random access whatever the store.
 	tmp, size, sum, err := s.spool(nil, rc)
 	rc.Close()
+	if errors.Is(err, ErrTooLarge) {
+		return false, nil // ingest would have refused it
+	}
 	if err != nil {
 		return false, err
 	}

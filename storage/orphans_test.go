@@ -21,6 +21,11 @@ func TestRecover(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		big := NewBlobKey("1.2.3.4.6") // more than the store takes
+		if err := s.Blobs.Put(ctx, big, bytes.NewReader(make([]byte, 2<<20)), 2<<20); err != nil {
+			t.Fatal(err)
+		}
+		s.MaxInstance = 1 << 20
 		junk := NewBlobKey("1.2.3.4.5")
 		if err := s.Blobs.Put(ctx, junk, strings.NewReader("half an ingest"), 14); err != nil {
 			t.Fatal(err)
@@ -42,10 +47,10 @@ func TestRecover(t *testing.T) {
 			t.Fatalf("within the grace period: %+v, %v; want nothing done", rec, err)
 		}
 		rec, err := s.Recover(ctx, -time.Second)
-		if err != nil || rec != (Recovered{Reindexed: 1, Removed: 2}) {
-			t.Fatalf("recovered %+v, %v; want 1 re-indexed, 2 removed", rec, err)
+		if err != nil || rec != (Recovered{Reindexed: 1, Removed: 3}) {
+			t.Fatalf("recovered %+v, %v; want 1 re-indexed, 3 removed", rec, err)
 		}
-		for _, key := range []string{junk, loser} {
+		for _, key := range []string{junk, loser, big} {
 			if _, err := s.Blobs.Stat(ctx, key); err == nil {
 				t.Errorf("unwanted blob %s still there", key)
 			}

@@ -146,18 +146,25 @@ func (r sqlRow) Scan(dest ...any) error {
 }
 
 // reader returns q prepared on the reader pool, or nil to run it as is.
+// The lock is not held while preparing: that waits for a free reader,
+// which a caller holding the lock for its next query would never free.
 func (db *sqliteDB) reader(ctx context.Context, q string) *sql.Stmt {
 	db.mu.Lock()
-	defer db.mu.Unlock()
-	if st, ok := db.rstmts[q]; ok {
+	st, ok := db.rstmts[q]
+	full := len(db.rstmts) >= maxStmts
+	db.mu.Unlock()
+	if ok || full {
 		return st
-	}
-	if len(db.rstmts) >= maxStmts {
-		return nil
 	}
 	st, err := db.r.PrepareContext(ctx, q)
 	if err != nil {
 		return nil // run as is, and let that report the error
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if prev, ok := db.rstmts[q]; ok {
+		st.Close()
+		return prev
 	}
 	if db.rstmts == nil {
 		db.rstmts = map[string]*sql.Stmt{}

@@ -58,7 +58,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.StringVar(&o.dimseTLS, "dimse-tls", "", "DICOM TLS listen address, e.g. 127.0.0.1:2762 (uses the HTTPS certificate)")
 	fs.StringVar(&o.clientCA, "dimse-client-ca", "", "PEM file of CAs: DICOM TLS then requires a client certificate they signed")
 	fs.StringVar(&o.ae, "ae", "LIGHTBOX", "the AE title PACS must call")
-	fs.DurationVar(&o.orphanGrace, "orphan-grace", 0, "at start, remove blobs without a catalog row older than this (raise it when several nodes share the store)")
+	fs.DurationVar(&o.orphanGrace, "orphan-grace", 0, "at start, re-index or remove blobs without a catalog row older than this (raise it when several nodes share the store)")
 	fs.StringVar(&o.addr, "http", "127.0.0.1:8443", "HTTPS listen address, host:port")
 	fs.StringVar(&o.testdata, "testdata", "./testdata", "folder of DICOM files the viewer lists")
 	fs.StringVar(&o.cert, "cert", "", "PEM certificate (chain) to serve instead of the self-signed one; needs --key")
