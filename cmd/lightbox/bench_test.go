@@ -58,11 +58,13 @@ func BenchmarkIngest(b *testing.B) {
 		bytes += st.Size()
 	}
 	type target struct {
-		name  string
-		start func(b *testing.B) (addr, aet string, stop func())
+		name string
+		// start returns the receiver's process ID too, whose CPU time
+		// is read before and after the transfer.
+		start func(b *testing.B) (addr, aet string, pid int, stop func())
 	}
 	targets := []target{
-		{"storescp", func(b *testing.B) (string, string, func()) {
+		{"storescp", func(b *testing.B) (string, string, int, func()) {
 			addr := freeAddr(b)
 			_, port, _ := net.SplitHostPort(addr)
 			out := keep(b)
@@ -72,24 +74,24 @@ func BenchmarkIngest(b *testing.B) {
 				b.Fatal(err)
 			}
 			waitPort(b, addr)
-			return addr, "STORESCP", func() { cmd.Process.Kill(); cmd.Wait() }
+			return addr, "STORESCP", cmd.Process.Pid, func() { cmd.Process.Kill(); cmd.Wait() }
 		}},
-		{"orthanc", func(b *testing.B) (string, string, func()) {
+		{"orthanc", func(b *testing.B) (string, string, int, func()) {
 			o, err := orthanc.Start(keep(b), orthanc.Config{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			return fmt.Sprintf("127.0.0.1:%d", o.DICOMPort), o.AETitle, o.Stop
+			return fmt.Sprintf("127.0.0.1:%d", o.DICOMPort), o.AETitle, o.Pid(), o.Stop
 		}},
 	}
 	for _, be := range backends {
 		be := be
-		targets = append(targets, target{"lightbox-" + be.name, func(b *testing.B) (string, string, func()) {
+		targets = append(targets, target{"lightbox-" + be.name, func(b *testing.B) (string, string, int, func()) {
 			extra := be.flags(b)
 			data := keep(b)
 			admin(b, data, extra, "pacs", "add", "--ae", "STORESCU", "--host", "127.0.0.1")
 			s := startServer(b, data, extra, freeAddr(b))
-			return s.dimse, "LIGHTBOX", func() { s.cmd.Process.Kill(); <-s.done }
+			return s.dimse, "LIGHTBOX", s.cmd.Process.Pid, func() { s.cmd.Process.Kill(); <-s.done }
 		}})
 	}
 	// Rounds interleave the targets, and the figures are medians: the
@@ -99,12 +101,13 @@ func BenchmarkIngest(b *testing.B) {
 		fmt.Sscan(s, &rounds)
 	}
 	results := map[string][]float64{}
+	cpu := map[string][]float64{} // receiver CPU ms per instance
 	for round := range rounds {
 		for _, nagle := range []bool{false, true} {
 			for _, tg := range targets {
 				name := tg.name + map[bool]string{false: "/nodelay", true: "/nagle"}[nagle]
 				b.Run(fmt.Sprintf("%s/%d", name, round+1), func(b *testing.B) {
-					addr, aet, stop := tg.start(b)
+					addr, aet, pid, stop := tg.start(b)
 					defer stop()
 					host, port, _ := net.SplitHostPort(addr)
 					for b.Loop() {
@@ -112,12 +115,13 @@ func BenchmarkIngest(b *testing.B) {
 						if !nagle {
 							cmd.Env = append(os.Environ(), "TCP_NODELAY=1")
 						}
-						start := time.Now()
+						start, cpu0 := time.Now(), cpuTime(b, pid)
 						if out, err := cmd.CombinedOutput(); err != nil {
 							b.Fatalf("storescu to %s: %v: %s", tg.name, err, out)
 						}
 						secs := time.Since(start).Seconds()
 						results[name] = append(results[name], float64(n)/secs)
+						cpu[name] = append(cpu[name], (cpuTime(b, pid)-cpu0).Seconds()*1000/float64(n))
 						b.ReportMetric(float64(n)/secs, "inst/s")
 						b.ReportMetric(float64(bytes)/1e6/secs, "MB/s")
 					}
@@ -130,11 +134,11 @@ func BenchmarkIngest(b *testing.B) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	fmt.Printf("\ningest of %d CT slices (%.0f MB) by storescu, median of %d rounds (all rounds in brackets):\n", n, float64(bytes)/1e6, rounds)
+	fmt.Printf("\ningest of %d CT slices (%.0f MB) by storescu, median of %d rounds (all rounds in brackets; the receiver's CPU per instance):\n", n, float64(bytes)/1e6, rounds)
 	for _, k := range names {
 		mode := k[strings.Index(k, "/"):]
 		med := median(results[k])
-		line := fmt.Sprintf("  %-32s %7.0f inst/s %-22s", k, med, rates(results[k]))
+		line := fmt.Sprintf("  %-32s %7.0f inst/s %-22s %5.2f ms CPU/inst", k, med, rates(results[k]), median(cpu[k]))
 		if strings.HasPrefix(k, "lightbox") {
 			if s := median(results["storescp"+mode]); s > 0 {
 				line += fmt.Sprintf("  %.2f× storescp (goal ≥ 0.8)", med/s)
@@ -145,6 +149,24 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		fmt.Println(line)
 	}
+}
+
+// cpuTime is the user and system CPU time a process has used so far
+// (proc(5): utime and stime, in clock ticks of 1/100 s on Linux). The
+// receiver's CPU per instance varies less than its rate on a shared
+// machine: the rate also depends on when the other core is free.
+func cpuTime(b *testing.B, pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis, where state is field 3.
+	f := strings.Fields(string(raw[bytes.LastIndexByte(raw, ')')+1:]))
+	var utime, stime int64
+	fmt.Sscan(f[11], &utime)
+	fmt.Sscan(f[12], &stime)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 func median(v []float64) float64 {

@@ -39,6 +39,9 @@ type Config struct {
 	Plugins    bool
 }
 
+// Pid is the Orthanc process's ID, for benchmarks that read its CPU time.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
 // Start runs Orthanc in dir until Stop. It fails with a clear error when
 // the package is not installed.
 func Start(dir string, c Config) (*Server, error) {
