@@ -14,10 +14,10 @@ import (
 	"lightbox/dicom"
 )
 
-// TestSpool checks the spooled file and the SHA-256 the follower computes
-// beside the writing, around the chunk boundaries, with and without a
-// meta group in front, for a store that makes the spool a blob on disk
-// (writeback on) and one that copies it elsewhere (off).
+// TestSpool checks the spooled file and its SHA-256 around the copy
+// buffer's boundaries, with and without a meta group in front, for a
+// store that makes the spool a blob on disk and one that copies it
+// elsewhere.
 func TestSpool(t *testing.T) {
 	meta := &dicom.FileMeta{TransferSyntaxUID: "1.2.840.10008.1.2.1", SOPClassUID: "1.2.840.10008.5.1.4.1.1.7", SOPInstanceUID: "1.2.3.4"}
 	var head bytes.Buffer
@@ -30,7 +30,7 @@ func TestSpool(t *testing.T) {
 	}
 	for _, blobs := range []Blobs{disk, nil} {
 		s := &Store{Blobs: blobs, TempDir: t.TempDir()}
-		for _, n := range []int{0, 1, 4095, followChunk - 1, followChunk, followChunk + 1, 3*followChunk + 4097, 1<<20 + 7} {
+		for _, n := range []int{0, 1, 4095, 256<<10 - 1, 256 << 10, 256<<10 + 1, 3<<18 + 4097, 1<<20 + 7} {
 			for _, m := range []*dicom.FileMeta{nil, meta} {
 				data := make([]byte, n)
 				for i := range data {
