@@ -218,9 +218,19 @@ func (db *sqliteDB) prepareWriter(ctx context.Context) {
 	}
 }
 
+// exec runs a write in a transaction of its own: run bare on the writer,
+// it would commit with whatever synchronous setting the last transaction
+// left on the connection, perhaps NORMAL (see beginSync).
 func (db *sqliteDB) exec(ctx context.Context, q string, args ...any) error {
-	_, err := db.w.ExecContext(ctx, q, args...)
-	return err
+	t, err := db.begin(ctx)
+	if err != nil {
+		return err
+	}
+	if err := t.exec(ctx, q, args...); err != nil {
+		t.rollback(ctx)
+		return err
+	}
+	return t.commit(ctx)
 }
 
 func (db *sqliteDB) query(ctx context.Context, q string, args ...any) (rows, error) {

@@ -80,4 +80,14 @@ func TestSQLiteSyncPerTransaction(t *testing.T) {
 	if got := level(); got != "2" {
 		t.Errorf("after a token: synchronous %s, want 2 (FULL)", got)
 	}
+	// A write outside a transaction of the catalog's own gets FULL too.
+	if _, err := c.PutInstance(ctx, testInstance(1, 1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.(*sqlCatalog).db.exec(ctx, "ANALYZE"); err != nil {
+		t.Fatal(err)
+	}
+	if got := level(); got != "2" {
+		t.Errorf("after a bare write: synchronous %s, want 2 (FULL)", got)
+	}
 }
