@@ -68,13 +68,9 @@ func (d *Disk) path(key string) string {
 // either names the complete blob or does not exist, and once Put returns
 // the rename itself is on disk.
 func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) (err error) {
-	if err := checkKey(key); err != nil {
+	final, dir, err := d.target(key)
+	if err != nil {
 		return err
-	}
-	final := d.path(key)
-	dir := filepath.Dir(final)
-	if err := d.mkdirDurable(dir); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
 	}
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
@@ -121,13 +117,9 @@ func (d *Disk) Put(ctx context.Context, key string, r io.Reader, size int64) (er
 // moving that file saves Put's copy of every byte. If f is on another
 // file system, PutFile copies it with Put.
 func (d *Disk) PutFile(ctx context.Context, key string, f *os.File) error {
-	if err := checkKey(key); err != nil {
+	final, dir, err := d.target(key)
+	if err != nil {
 		return err
-	}
-	final := d.path(key)
-	dir := filepath.Dir(final)
-	if err := d.mkdirDurable(dir); err != nil {
-		return fmt.Errorf("put %s: %w", key, err)
 	}
 	if err := os.Rename(f.Name(), final); err != nil {
 		if errors.Is(err, syscall.EXDEV) {
@@ -139,6 +131,20 @@ func (d *Disk) PutFile(ctx context.Context, key string, f *os.File) error {
 		return fmt.Errorf("put %s: fsync folder: %w", key, err)
 	}
 	return nil
+}
+
+// target checks key and returns the path a blob is stored at and its
+// folder, made durably first if it does not exist.
+func (d *Disk) target(key string) (final, dir string, err error) {
+	if err := checkKey(key); err != nil {
+		return "", "", err
+	}
+	final = d.path(key)
+	dir = filepath.Dir(final)
+	if err := d.mkdirDurable(dir); err != nil {
+		return "", "", fmt.Errorf("put %s: %w", key, err)
+	}
+	return final, dir, nil
 }
 
 func (d *Disk) mkdirDurable(dir string) error {
