@@ -276,10 +276,7 @@ func TestKill9LosesNothingAcknowledged(t *testing.T) {
 			srv = startServer(t, data, extra, freeAddr(t))
 			srv.stop(t)
 
-			store, err := storeFlags{data: data, db: flagVal(extra, "--db"), blobs: flagVal(extra, "--blobs")}.open(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
+			store := openStore(t, data, extra)
 			defer store.Catalog.Close()
 			ctx := context.Background()
 			for path := range acked {
@@ -721,14 +718,22 @@ func storescuProfile(t testing.TB, dir, name string, tss []string, classes map[s
 	return path
 }
 
-// dropRow deletes an instance's catalog row and leaves its blob, as a
-// power failure that took the row's commit would.
-func dropRow(t *testing.T, data string, extra []string, sopInstanceUID string) {
+// openStore opens the store a server ran with (its --data and the
+// back-end flags in extra); the caller closes the catalog.
+func openStore(t *testing.T, data string, extra []string) *storage.Store {
 	t.Helper()
 	store, err := storeFlags{data: data, db: flagVal(extra, "--db"), blobs: flagVal(extra, "--blobs")}.open(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store
+}
+
+// dropRow deletes an instance's catalog row and leaves its blob, as a
+// power failure that took the row's commit would.
+func dropRow(t *testing.T, data string, extra []string, sopInstanceUID string) {
+	t.Helper()
+	store := openStore(t, data, extra)
 	defer store.Catalog.Close()
 	if _, err := store.Catalog.DeleteInstance(context.Background(), sopInstanceUID); err != nil {
 		t.Fatal(err)
