@@ -2,6 +2,7 @@ package dicom
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,11 +20,18 @@ func BenchmarkHeader(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Parse(bytesReader(data), int64(len(data))); err != nil {
-			b.Fatal(err)
-		}
+	for _, p := range []struct {
+		name  string
+		parse func(io.ReaderAt, int64) (*File, error)
+	}{{"all", Parse}, {"meta", ParseMeta}} {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.parse(bytesReader(data), int64(len(data))); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -242,7 +243,7 @@ func TestHeaderOfHugeFile(t *testing.T) {
 	}
 }
 
-// FuzzParse feeds the header reader and frame decoder mutated real files.
+// FuzzParse feeds the header readers and frame decoder mutated real files.
 func FuzzParse(f *testing.F) {
 	for _, p := range testFiles(f) {
 		if st, err := os.Stat(p); err == nil && st.Size() < 200<<10 {
@@ -254,6 +255,10 @@ func FuzzParse(f *testing.F) {
 		file, err := Parse(bytes.NewReader(b), int64(len(b)))
 		if err != nil {
 			return
+		}
+		lean, err := ParseMeta(bytes.NewReader(b), int64(len(b)))
+		if err != nil || lean.Meta.SOPInstanceUID != file.Meta.SOPInstanceUID || lean.NumFrames() != file.NumFrames() {
+			t.Fatalf("Parse read the file, ParseMeta: %v", err)
 		}
 		for i := 0; i < file.NumFrames() && i < 2; i++ {
 			file.Frame(i)
@@ -301,4 +306,64 @@ func TestBareDataset(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestParseMeta: leaving the private elements out changes nothing but the
+// data set, which keeps every other element; on the vendors' CT files
+// something is left out, so the test sees the fast path.
+func TestParseMeta(t *testing.T) {
+	skipped := 0
+	for _, path := range testFiles(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			skipped += parseMetaMatches(t, data)
+			// The same data set bare, as old archives write it.
+			if f, err := Parse(bytes.NewReader(data), int64(len(data))); err == nil && f.Meta.TransferSyntaxUID == "1.2.840.10008.1.2" {
+				skipped += parseMetaMatches(t, data[f.DatasetOffset():])
+			}
+		})
+	}
+	if skipped == 0 {
+		t.Error("no test file had a private element left out")
+	}
+}
+
+// parseMetaMatches compares ParseMeta with Parse on one file and returns
+// how many elements ParseMeta left out.
+func parseMetaMatches(t *testing.T, data []byte) int {
+	t.Helper()
+	full, err := Parse(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lean, err := ParseMeta(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Bare() != lean.Bare() {
+		t.Errorf("Bare: Parse %v, ParseMeta %v", full.Bare(), lean.Bare())
+	}
+	if !reflect.DeepEqual(full.Meta, lean.Meta) {
+		t.Errorf("Meta differs:\nParse     %+v\nParseMeta %+v", full.Meta, lean.Meta)
+	}
+	if !reflect.DeepEqual(full.frames, lean.frames) || full.NumFrames() != lean.NumFrames() {
+		t.Errorf("frames differ")
+	}
+	var want []string
+	for _, e := range full.Dataset.Elements {
+		if e.Tag.Group%2 == 0 {
+			want = append(want, e.Tag.String())
+		}
+	}
+	var got []string
+	for _, e := range lean.Dataset.Elements {
+		got = append(got, e.Tag.String())
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseMeta elements %v, want %v", got, want)
+	}
+	return len(full.Dataset.Elements) - len(lean.Dataset.Elements)
 }

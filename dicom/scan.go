@@ -58,6 +58,7 @@ type layout struct {
 	fragments      []span // each fragment's value, in order
 	firstItem      int64  // offset of the first fragment's item tag (BOT origin)
 	eot, eotLens   []byte // extended offset table and lengths, raw
+	private        []span // runs of top-level private elements, in order
 }
 
 // scanner reads elements from src, which holds the bytes [0, size).
@@ -357,11 +358,38 @@ func (l *layout) walk(s *scanner, off int64) error {
 			l.encapsulated = true
 			return l.fragmentsFrom(s, h.value)
 		}
-		if off, err = s.skipValue(h, s.size, 0); err != nil {
+		next, err := s.skipValue(h, s.size, 0)
+		if err != nil {
 			return err
 		}
+		if h.tag>>16&1 == 1 { // a private group
+			if n := len(l.private); n > 0 && l.private[n-1].off+l.private[n-1].n == off {
+				l.private[n-1].n += next - off
+			} else {
+				l.private = append(l.private, span{off, next - off})
+			}
+		}
+		off = next
 	}
 	return nil
+}
+
+// header returns the header bytes [0, headerEnd) for the header parser,
+// without the top-level private elements when skipPrivate is set, and
+// their number.
+func (l *layout) header(src io.ReaderAt, skipPrivate bool) (io.Reader, int64) {
+	if !skipPrivate || len(l.private) == 0 {
+		return io.NewSectionReader(src, 0, l.headerEnd), l.headerEnd
+	}
+	var parts []io.Reader
+	var off, n int64
+	for _, p := range l.private {
+		parts = append(parts, io.NewSectionReader(src, off, p.off-off))
+		n += p.off - off
+		off = p.off + p.n
+	}
+	parts = append(parts, io.NewSectionReader(src, off, l.headerEnd-off))
+	return io.MultiReader(parts...), n + l.headerEnd - off
 }
 
 // fragmentsFrom reads the items of encapsulated pixel data (PS3.5 A.4):
