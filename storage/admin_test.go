@@ -490,7 +490,7 @@ func TestAdminWhileServing(t *testing.T) {
 			go func() { // the server
 				defer wg.Done()
 				for i := range n {
-					if _, err := server.PutInstance(ctx, testInstance(1, 1, i)); err != nil {
+					if _, err := server.PutInstance(ctx, testInstance(1, 1, i), nil); err != nil {
 						errs <- fmt.Errorf("server put: %w", err)
 					}
 					if _, err := server.Studies(ctx, Query{}); err != nil {

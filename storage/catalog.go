@@ -122,8 +122,12 @@ type Catalog interface {
 	// study and series as needed, and returns the stored record (with
 	// ReceivedAt set). If the SOP Instance UID is already stored it returns
 	// the existing record and an error matching ErrExists, and changes
-	// nothing.
-	PutInstance(ctx context.Context, in Instance) (Instance, error)
+	// nothing. ready, when not nil, is called once the rows are written
+	// and before they are committed; an error from it rolls them back.
+	// Ingest passes the wait for the instance's blob, so that the catalog
+	// work overlaps the blob's fsync and a row never commits before its
+	// blob is durable.
+	PutInstance(ctx context.Context, in Instance, ready func() error) (Instance, error)
 	// GetInstance returns the record of one instance, or ErrNotFound.
 	GetInstance(ctx context.Context, sopInstanceUID string) (Instance, error)
 	// HasInstance reports whether the instance is stored.

@@ -132,7 +132,7 @@ func qidoFixture() []Instance {
 func putAll(t testing.TB, c Catalog, ins []Instance) {
 	t.Helper()
 	for _, in := range ins {
-		if _, err := c.PutInstance(context.Background(), in); err != nil {
+		if _, err := c.PutInstance(context.Background(), in, nil); err != nil {
 			t.Fatalf("put %s: %v", in.SOPInstanceUID, err)
 		}
 	}
@@ -143,7 +143,7 @@ func TestCatalogPutGet(t *testing.T) {
 		ctx := context.Background()
 		in := testInstance(1, 1, 1)
 		in.ReceivedAt = time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.FixedZone("x", 3600))
-		got, err := c.PutInstance(ctx, in)
+		got, err := c.PutInstance(ctx, in, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,12 +173,41 @@ func TestCatalogPutGet(t *testing.T) {
 		in2 := testInstance(1, 1, 2)
 		in2.NumberOfFrames = 0
 		before := time.Now().Add(-time.Second)
-		got2, err := c.PutInstance(ctx, in2)
+		got2, err := c.PutInstance(ctx, in2, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got2.NumberOfFrames != 1 || got2.ReceivedAt.Before(before) || got2.ReceivedAt.Location() != time.UTC {
 			t.Errorf("defaults: frames %d, received %v", got2.NumberOfFrames, got2.ReceivedAt)
+		}
+	})
+}
+
+// TestCatalogReady: the rows commit only if ready, called once before the
+// commit, says so; a refusal leaves nothing, not even the new patient.
+func TestCatalogReady(t *testing.T) {
+	forEachCatalog(t, func(t *testing.T, c Catalog) {
+		ctx := context.Background()
+		calls := 0
+		broken := errors.New("blob not durable")
+		in := testInstance(7, 1, 1)
+		if _, err := c.PutInstance(ctx, in, func() error { calls++; return broken }); !errors.Is(err, broken) {
+			t.Errorf("PutInstance with a failing ready = %v, want its error", err)
+		}
+		if ok, err := c.HasInstance(ctx, in.SOPInstanceUID); ok || err != nil {
+			t.Errorf("after a failing ready, HasInstance = %v, %v", ok, err)
+		}
+		if st, err := c.Studies(ctx, Query{}); err != nil || len(st) != 0 {
+			t.Errorf("after a failing ready, %d studies (%v)", len(st), err)
+		}
+		if _, err := c.PutInstance(ctx, in, func() error { calls++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if calls != 2 {
+			t.Errorf("ready called %d times for two puts", calls)
+		}
+		if ok, err := c.HasInstance(ctx, in.SOPInstanceUID); !ok || err != nil {
+			t.Errorf("after ready, HasInstance = %v, %v", ok, err)
 		}
 	})
 }
@@ -195,7 +224,7 @@ func TestCatalogInvalid(t *testing.T) {
 		} {
 			in := testInstance(1, 1, 1)
 			f(&in)
-			if _, err := c.PutInstance(context.Background(), in); !errors.Is(err, ErrInvalid) {
+			if _, err := c.PutInstance(context.Background(), in, nil); !errors.Is(err, ErrInvalid) {
 				t.Errorf("PutInstance(%+v) = %v, want ErrInvalid", in, err)
 			}
 		}
@@ -208,7 +237,7 @@ func TestCatalogInvalid(t *testing.T) {
 func TestCatalogDuplicateKeepsFirst(t *testing.T) {
 	forEachCatalog(t, func(t *testing.T, c Catalog) {
 		ctx := context.Background()
-		first, err := c.PutInstance(ctx, testInstance(1, 1, 1))
+		first, err := c.PutInstance(ctx, testInstance(1, 1, 1), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +245,7 @@ func TestCatalogDuplicateKeepsFirst(t *testing.T) {
 		second.SHA256 = sha256.Sum256([]byte("other bytes"))
 		second.BlobKey = "other"
 		second.Size = 5
-		got, err := c.PutInstance(ctx, second)
+		got, err := c.PutInstance(ctx, second, nil)
 		if !errors.Is(err, ErrExists) {
 			t.Fatalf("second put: %v, want ErrExists", err)
 		}
@@ -249,7 +278,7 @@ func TestCatalogConcurrentSameUID(t *testing.T) {
 				in.BlobKey = fmt.Sprintf("%s-%d.dcm", BlobKey(in.SOPInstanceUID), i)
 				in.SHA256 = sha256.Sum256([]byte{byte(i)})
 				<-start
-				results[i], errs[i] = c.PutInstance(ctx, in)
+				results[i], errs[i] = c.PutInstance(ctx, in, nil)
 			}()
 		}
 		close(start)
@@ -295,7 +324,7 @@ func TestCatalogConcurrentNewStudy(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, errs[i] = c.PutInstance(ctx, testInstance(1, 1+i%2, i))
+				_, errs[i] = c.PutInstance(ctx, testInstance(1, 1+i%2, i), nil)
 			}()
 		}
 		wg.Wait()
@@ -581,7 +610,7 @@ func TestCatalogDelete(t *testing.T) {
 			t.Errorf("second delete: %v, want ErrNotFound", err)
 		}
 		// The same UID can be stored again after deletion.
-		if _, err := c.PutInstance(ctx, fx[len(fx)-1]); err != nil {
+		if _, err := c.PutInstance(ctx, fx[len(fx)-1], nil); err != nil {
 			t.Errorf("put after delete: %v", err)
 		}
 	})

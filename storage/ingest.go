@@ -107,13 +107,13 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	if err != nil {
 		return Result{}, err
 	}
-	durable := s.startSync(tmp)
+	blob := s.startPlace(ctx, tmp, size)
 	defer func() {
-		durable.wait()
+		blob.finish()
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	f, err := dicom.Parse(tmp, size)
+	f, err := dicom.ParseMeta(tmp, size)
 	switch {
 	case errors.Is(err, dicom.ErrNotDICOM):
 		return Result{}, fmt.Errorf("%w: %v", ErrNotDICOM, err)
@@ -123,7 +123,7 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	if f.Bare() {
 		// A bare data set (no preamble, no meta group) is stored as a
 		// Part 10 file, with the meta group written in front as for DIMSE.
-		durable.wait()
+		blob.finish()
 		m := f.Meta
 		part10, psize, psum, err := s.spool(&dicom.FileMeta{TransferSyntaxUID: m.TransferSyntaxUID, SOPClassUID: m.SOPClassUID, SOPInstanceUID: m.SOPInstanceUID}, io.NewSectionReader(tmp, 0, size))
 		if err != nil {
@@ -132,8 +132,8 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 		tmp.Close()
 		os.Remove(tmp.Name())
 		tmp, size, sum = part10, psize, psum
-		durable = s.startSync(tmp)
-		if f, err = dicom.Parse(tmp, size); err != nil {
+		blob = s.startPlace(ctx, tmp, size)
+		if f, err = dicom.ParseMeta(tmp, size); err != nil {
 			return Result{}, fmt.Errorf("%w: %v", ErrBadInstance, err)
 		}
 	}
@@ -156,23 +156,15 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	if old.SOPInstanceUID != "" {
 		return compare(old, in.SHA256), nil
 	}
-	if err := durable.wait(); err != nil {
-		return Result{}, fmt.Errorf("ingest %s: fsync: %w", in.SOPInstanceUID, err)
-	}
+	// The rows are written while the blob is put in place, and committed
+	// only once it is durable.
 	in.BlobKey = NewBlobKey(in.SOPInstanceUID)
-	if d, ok := s.Blobs.(*Disk); ok {
-		err = d.PutFile(ctx, in.BlobKey, tmp) // fsynced by durable
-	} else {
-		err = s.Blobs.Put(ctx, in.BlobKey, io.NewSectionReader(tmp, 0, size), size)
-	}
-	if err != nil {
-		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
-	}
-	stored, err := s.Catalog.PutInstance(ctx, in)
+	blob.put(in.BlobKey)
+	stored, err := s.Catalog.PutInstance(ctx, in, blob.wait)
 	if err != nil {
 		if errors.Is(err, ErrExists) {
 			// Another ingest stored it first; ours is an orphan.
-			if stored.BlobKey != in.BlobKey {
+			if blob.wait() == nil && stored.BlobKey != in.BlobKey {
 				s.Blobs.Delete(context.WithoutCancel(ctx), in.BlobKey)
 			}
 			return compare(stored, in.SHA256), nil

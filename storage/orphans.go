@@ -94,7 +94,7 @@ func (s *Store) reindex(ctx context.Context, bi BlobInfo) (bool, error) {
 		tmp.Close()
 		os.Remove(tmp.Name())
 	}()
-	f, err := dicom.Parse(tmp, size)
+	f, err := dicom.ParseMeta(tmp, size)
 	if err != nil || f.Bare() {
 		return false, nil // ingest stores only Part 10 files it has parsed
 	}
@@ -104,7 +104,7 @@ func (s *Store) reindex(ctx context.Context, bi BlobInfo) (bool, error) {
 	}
 	in.SHA256 = sum
 	in.Size, in.BlobKey, in.ReceivedAt, in.Source = size, bi.Key, bi.ModTime, "recovered"
-	stored, err := s.Catalog.PutInstance(ctx, in)
+	stored, err := s.Catalog.PutInstance(ctx, in, nil)
 	if errors.Is(err, ErrExists) {
 		return stored.BlobKey == bi.Key, nil
 	}

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"io"
@@ -15,10 +16,10 @@ import (
 // before anything is stored and memory stays bounded whatever the size.
 // It returns the file, its size and its SHA-256, computed on the way.
 //
-// Hashing here, on the receiving goroutine, used the least CPU of the
-// ways measured: a goroutine that hashed the file behind the writing and
-// started its writeback (sync_file_range) as it grew cost more in
-// context switches than it saved the fsync, at the same throughput.
+// Hashing here, on the receiving goroutine, used the least CPU and time
+// of the ways measured: hashing the file after its last byte, on this
+// goroutine or another, or behind the writing as the file grew, each
+// cost more than it saved.
 func (s *Store) spool(meta *dicom.FileMeta, r io.Reader) (*os.File, int64, [32]byte, error) {
 	var sum [32]byte
 	tmp, err := os.CreateTemp(s.TempDir, "ingest-*")
@@ -31,7 +32,11 @@ func (s *Store) spool(meta *dicom.FileMeta, r io.Reader) (*os.File, int64, [32]b
 		return nil, 0, sum, err
 	}
 	h := sha256.New()
-	w := io.MultiWriter(tmp, h)
+	var out io.Writer = tmp
+	if _, ok := s.Blobs.(*Disk); ok {
+		out = &writeback{f: tmp}
+	}
+	w := io.MultiWriter(out, h)
 	if meta != nil {
 		if err := dicom.WriteFileMeta(w, *meta); err != nil {
 			return fail(fmt.Errorf("%w: %v", ErrBadInstance, err))
@@ -62,30 +67,90 @@ func (s *Store) spool(meta *dicom.FileMeta, r io.Reader) (*os.File, int64, [32]b
 
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
 
-// syncing is the fsync of a spool file that will become a blob on disk,
-// run while the header is parsed and checked: the ingest then pays for
-// the longer of the two rather than their sum.
-type syncing struct {
-	done chan struct{}
-	err  error
+// placing makes a spool file a blob in the background, so that the
+// ingest's other work overlaps it. On disk, the fsync starts at the last
+// byte, while the header is parsed and checked; the rename into place and
+// the fsync of the folder (or, for the other stores, the copy) follow as
+// soon as the ingest names the key, while it writes the catalog rows,
+// which it commits only once wait says the blob is durable.
+type placing struct {
+	key     chan string // the blob's key, or "" to give up
+	sent    bool
+	durable chan struct{} // closed once err is set
+	done    chan struct{} // closed once the spool file is no longer used
+	err     error
 }
 
-func (s *Store) startSync(f *os.File) *syncing {
-	st := &syncing{done: make(chan struct{})}
-	if _, ok := s.Blobs.(*Disk); !ok {
-		// The other stores copy the bytes; the spool needs no fsync.
-		close(st.done)
-		return st
-	}
+func (s *Store) startPlace(ctx context.Context, f *os.File, size int64) *placing {
+	p := &placing{key: make(chan string, 1), durable: make(chan struct{}), done: make(chan struct{})}
+	d, onDisk := s.Blobs.(*Disk)
 	go func() {
-		defer close(st.done)
-		st.err = f.Sync()
+		defer close(p.done)
+		p.err = p.place(ctx, s.Blobs, d, f, size)
+		close(p.durable)
+		if onDisk && p.err == nil {
+			// After the answer's path: dropping the pages takes a while.
+			dropCache(f)
+		}
 	}()
-	return st
+	return p
 }
 
-// wait returns the fsync's result, once nothing uses the file any more.
-func (st *syncing) wait() error {
-	<-st.done
-	return st.err
+func (p *placing) place(ctx context.Context, blobs Blobs, d *Disk, f *os.File, size int64) error {
+	if d != nil {
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("fsync spool: %w", err)
+		}
+	}
+	key := <-p.key
+	switch {
+	case key == "":
+		return nil
+	case d != nil:
+		return d.PutFile(ctx, key, f)
+	default:
+		return blobs.Put(ctx, key, io.NewSectionReader(f, 0, size), size)
+	}
+}
+
+// put stores the spool file under key.
+func (p *placing) put(key string) {
+	p.key <- key
+	p.sent = true
+}
+
+// wait returns once the blob is durable, or why it is not.
+func (p *placing) wait() error {
+	<-p.durable
+	return p.err
+}
+
+// finish gives up unless put was called, and waits until nothing uses the
+// spool file any more.
+func (p *placing) finish() {
+	if !p.sent {
+		p.put("")
+	}
+	<-p.done
+}
+
+// writeback writes to a spool file that will be fsynced, and asks the
+// kernel to start writing each 128 KiB to the device as soon as it is
+// written, while the rest still arrives: the fsync at the last byte then
+// waits for the tail only.
+type writeback struct {
+	f          *os.File
+	off, begun int64
+}
+
+const writebackChunk = 128 << 10
+
+func (w *writeback) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.begun >= writebackChunk {
+		startWriteback(w.f, w.begun, w.off-w.begun)
+		w.begun = w.off
+	}
+	return n, err
 }

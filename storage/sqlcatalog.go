@@ -169,7 +169,7 @@ func (c *sqlCatalog) HasInstance(ctx context.Context, sopInstanceUID string) (bo
 	return true, nil
 }
 
-func (c *sqlCatalog) PutInstance(ctx context.Context, in Instance) (Instance, error) {
+func (c *sqlCatalog) PutInstance(ctx context.Context, in Instance, ready func() error) (Instance, error) {
 	if err := in.validate(); err != nil {
 		return Instance{}, err
 	}
@@ -185,8 +185,8 @@ func (c *sqlCatalog) PutInstance(ctx context.Context, in Instance) (Instance, er
 		in.NumberOfFrames = 1
 	}
 
-	// The blob this row names is durable already, and Store.Recover
-	// re-indexes a blob whose row was lost.
+	// The blob this row names is durable before the commit (ready), and
+	// Store.Recover re-indexes a blob whose row was lost.
 	tx, err := c.db.beginRebuildable(ctx)
 	if err != nil {
 		return Instance{}, fmt.Errorf("put instance %s: begin: %w", in.SOPInstanceUID, err)
@@ -207,6 +207,11 @@ func (c *sqlCatalog) PutInstance(ctx context.Context, in Instance) (Instance, er
 			return Instance{}, err
 		}
 		return old, ErrExists
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			return Instance{}, fmt.Errorf("put instance %s: %w", in.SOPInstanceUID, err)
+		}
 	}
 	if err := tx.commit(ctx); err != nil {
 		return Instance{}, fmt.Errorf("put instance %s: commit: %w", in.SOPInstanceUID, err)

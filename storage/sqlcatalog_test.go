@@ -62,7 +62,7 @@ func BenchmarkPutInstance(b *testing.B) {
 		ctx := context.Background()
 		b.ResetTimer()
 		for i := range b.N {
-			if _, err := c.PutInstance(ctx, testInstance(i/100, i/25%4, i)); err != nil {
+			if _, err := c.PutInstance(ctx, testInstance(i/100, i/25%4, i), nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -68,7 +68,7 @@ func TestSQLiteSyncPerTransaction(t *testing.T) {
 		}
 		return got
 	}
-	if _, err := c.PutInstance(ctx, testInstance(1, 1, 1)); err != nil {
+	if _, err := c.PutInstance(ctx, testInstance(1, 1, 1), nil); err != nil {
 		t.Fatal(err)
 	}
 	if got := level(); got != "1" {
@@ -81,7 +81,7 @@ func TestSQLiteSyncPerTransaction(t *testing.T) {
 		t.Errorf("after a token: synchronous %s, want 2 (FULL)", got)
 	}
 	// A write outside a transaction of the catalog's own gets FULL too.
-	if _, err := c.PutInstance(ctx, testInstance(1, 1, 2)); err != nil {
+	if _, err := c.PutInstance(ctx, testInstance(1, 1, 2), nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := c.(*sqlCatalog).db.exec(ctx, "ANALYZE"); err != nil {

@@ -364,7 +364,7 @@ func BenchmarkQIDO(b *testing.B) {
 			SOPInstanceUID: fmt.Sprintf("1.2.826.0.1.3680043.10.3.%d", i), InstanceNumber: &n,
 			TransferSyntaxUID: explicitLE, Size: 1, BlobKey: storage.NewBlobKey(fmt.Sprintf("1.2.826.0.1.3680043.10.3.%d", i)),
 		}
-		if _, err := store.Catalog.PutInstance(ctx, in); err != nil {
+		if _, err := store.Catalog.PutInstance(ctx, in, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
