@@ -165,6 +165,40 @@ func TestIngestRefuses(t *testing.T) {
 	})
 }
 
+// TestIngestBlobFails: when the blob cannot be put in place, the catalog
+// rows written meanwhile are rolled back, the sender gets an error, and
+// the spool is cleaned up.
+func TestIngestBlobFails(t *testing.T) {
+	raw, err := os.ReadFile("../testdata/mr-small.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachStore(t, func(t *testing.T, s *Store) {
+		// The blob store's folder becomes a file: every put fails.
+		root := s.Blobs.(*Disk).root
+		if err := os.RemoveAll(root); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(root, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		if _, err := s.Ingest(ctx, bytes.NewReader(raw), "x", Expect{}); err == nil {
+			t.Fatal("stored with no place for the blob")
+		}
+		f, err := dicom.Parse(bytes.NewReader(raw), int64(len(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := s.Catalog.HasInstance(ctx, f.Meta.SOPInstanceUID); ok || err != nil {
+			t.Errorf("the catalog names an instance whose blob failed: %v, %v", ok, err)
+		}
+		if left, _ := os.ReadDir(s.TempDir); len(left) != 0 {
+			t.Errorf("%d spool files left", len(left))
+		}
+	})
+}
+
 // TestIngestDataset stores a bare data set, as DIMSE delivers it, and
 // checks the stored file parses with the declared transfer syntax.
 func TestIngestDataset(t *testing.T) {
