@@ -123,7 +123,8 @@ type Catalog interface {
 	// ReceivedAt set). If the SOP Instance UID is already stored it returns
 	// the existing record and an error matching ErrExists, and changes
 	// nothing. ready, when not nil, is called once the rows are written
-	// and before they are committed; an error from it rolls them back.
+	// and before they are committed (not when the instance exists); an
+	// error from it rolls them back.
 	// Ingest passes the wait for the instance's blob, so that the catalog
 	// work overlaps the blob's fsync and a row never commits before its
 	// blob is durable.
