@@ -26,7 +26,7 @@ import (
 // SQLite index), Lightbox on SQLite + disk and, under
 // scripts/test-services.sh, Lightbox on PostgreSQL + S3; each with the
 // sender's Nagle off (TCP_NODELAY=1) and on (dcmtk's default), in
-// INGEST_ROUNDS rounds (3) whose medians are printed. Run with
+// INGEST_ROUNDS rounds (5) whose medians are printed. Run with
 // -benchtime=1x: one transfer is the unit.
 func BenchmarkIngest(b *testing.B) {
 	for _, tool := range []string{"storescu", "storescp"} {
@@ -96,7 +96,7 @@ func BenchmarkIngest(b *testing.B) {
 	}
 	// Rounds interleave the targets, and the figures are medians: the
 	// machine is shared, and one target's run can land in a slow spell.
-	rounds := 3
+	rounds := 5
 	if s := os.Getenv("INGEST_ROUNDS"); s != "" {
 		fmt.Sscan(s, &rounds)
 	}
