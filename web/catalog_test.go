@@ -30,6 +30,21 @@ func TestFileIDShape(t *testing.T) {
 	}
 }
 
+// TestCatalogNone: without a folder nothing is listed, and in particular
+// not the working directory, which an empty path would otherwise name.
+func TestCatalogNone(t *testing.T) {
+	c, err := newCatalog("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list := c.files(); len(list) != 0 {
+		t.Errorf("no folder lists %d files", len(list))
+	}
+	if e := c.get(fileID("a.dcm")); e != nil {
+		t.Errorf("no folder finds %s", e.Name)
+	}
+}
+
 // TestCatalogRescan: a rescan keeps unchanged entries (their headers are
 // not read again), sees added, changed and removed files, and never
 // follows a symlink out of the folder.

@@ -24,8 +24,9 @@ var staticFS embed.FS
 
 // Config is what New needs to build the handler.
 type Config struct {
-	// TestData is the folder whose DICOM files the viewer lists, until the
-	// storage catalog serves studies.
+	// TestData is a folder whose DICOM files the viewer also lists, as
+	// they are on disk (make run's demo, a developer's files); "" lists
+	// none.
 	TestData string
 	// Logger receives one line per request and server-side failures; nil
 	// discards them. Lines never carry patient data.

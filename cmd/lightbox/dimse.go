@@ -77,8 +77,8 @@ func addrString(a net.Addr) string {
 }
 
 // startDIMSE starts the DICOM listeners the options ask for, plain and TLS,
-// sharing one server (and so one association limit). The returned func
-// waits for them to finish after ctx ends.
+// sharing one server (and so one association limit). They stop when ctx
+// ends or when the returned func is called; it waits for them to finish.
 func startDIMSE(ctx context.Context, o serveOptions, store *storage.Store, cert tls.Certificate, log *slog.Logger) (func(), error) {
 	if o.dimse == "" && o.dimseTLS == "" {
 		return func() {}, nil
@@ -126,6 +126,9 @@ func startDIMSE(ctx context.Context, o serveOptions, store *storage.Store, cert 
 		lns = append(lns, tls.NewListener(ln, cfg))
 		log.Info("DICOM TLS service", "addr", ln.Addr().String(), "ae", o.ae, "client_certificates", o.clientCA != "")
 	}
+	// The services stop with ctx, or when serve returns for another reason
+	// (the HTTPS server failed): stop cancels them and waits.
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for _, ln := range lns {
 		wg.Add(1)
@@ -136,7 +139,7 @@ func startDIMSE(ctx context.Context, o serveOptions, store *storage.Store, cert 
 			}
 		}()
 	}
-	return wg.Wait, nil
+	return func() { cancel(); wg.Wait() }, nil
 }
 
 // allowPACS admits a calling AE only if `lightbox pacs add` listed it with

@@ -60,7 +60,7 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.StringVar(&o.ae, "ae", "LIGHTBOX", "the AE title PACS must call")
 	fs.DurationVar(&o.orphanGrace, "orphan-grace", 0, "at start, re-index or remove blobs without a catalog row older than this (raise it when several nodes share the store)")
 	fs.StringVar(&o.addr, "http", "127.0.0.1:8443", "HTTPS listen address, host:port")
-	fs.StringVar(&o.testdata, "testdata", "./testdata", "folder of DICOM files the viewer lists")
+	fs.StringVar(&o.testdata, "testdata", "", "folder of DICOM files the viewer also lists, as make run does with ./testdata (default: none)")
 	fs.StringVar(&o.cert, "cert", "", "PEM certificate (chain) to serve instead of the self-signed one; needs --key")
 	fs.StringVar(&o.key, "key", "", "PEM private key of --cert")
 	fs.Usage = func() {
@@ -127,12 +127,6 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, log *slog.Logger)
 	if err := cleanStart(ctx, store, o.orphanGrace, log); err != nil {
 		return err
 	}
-	dimseDone, err := startDIMSE(ctx, o, store, pair, log)
-	if err != nil {
-		return err
-	}
-	defer dimseDone()
-
 	dw := dicomweb.New(dicomweb.Config{
 		Store: store,
 		// A token from `lightbox token create`; only its hash is stored.
@@ -170,6 +164,14 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, log *slog.Logger)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", o.addr, err)
 	}
+	// DICOM starts last, once nothing else can fail: a PACS must not have
+	// its instances taken by a server that is about to exit.
+	stopDIMSE, err := startDIMSE(ctx, o, store, pair, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer stopDIMSE()
 	url := openURL(ln.Addr().(*net.TCPAddr))
 	log.Info("serving", "addr", ln.Addr().String(), "url", url, "testdata", o.testdata)
 	fmt.Fprintf(out, "Lightbox is running: open %s\n", url)

@@ -206,14 +206,29 @@ func TestServeFailsClearly(t *testing.T) {
 		{"missing cert", serveOptions{data: dir, addr: "127.0.0.1:0", testdata: serveTestData, cert: filepath.Join(dir, "x.crt"), key: filepath.Join(dir, "x.key")}, "TLS certificate"},
 	}
 	for _, c := range cases {
-		err := serve(context.Background(), c.o, io.Discard, slog.New(slog.DiscardHandler))
+		// With DICOM asked for too: serve must still return its error, and
+		// must not have taken associations in the meantime.
+		c.o.dimse = freeAddr(t)
+		errc := make(chan error, 1)
+		go func() { errc <- serve(context.Background(), c.o, io.Discard, slog.New(slog.DiscardHandler)) }()
+		var err error
+		select {
+		case err = <-errc:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: serve still running 30 s after a start-up error", c.name)
+		}
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: err %v, want one mentioning %q", c.name, err, c.want)
+		}
+		if conn, err := net.Dial("tcp", c.o.dimse); err == nil {
+			conn.Close()
+			t.Errorf("%s: the DICOM port is still open", c.name)
 		}
 	}
 }
 
-// TestRunServeSignal: the real command stops cleanly on SIGTERM.
+// TestRunServeSignal: the real command serves with its defaults (no
+// testdata folder, wherever it runs) and stops cleanly on SIGTERM.
 func TestRunServeSignal(t *testing.T) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
@@ -224,7 +239,7 @@ func TestRunServeSignal(t *testing.T) {
 	defer func() { os.Stdout = saved }()
 	errc := make(chan error, 1)
 	go func() {
-		errc <- runServe([]string{"--data", t.TempDir(), "--http", "127.0.0.1:0", "--testdata", serveTestData})
+		errc <- runServe([]string{"--data", t.TempDir(), "--http", "127.0.0.1:0"}) // no --testdata: none is listed
 		pw.Close()
 	}()
 	url := waitURL(t, pr, errc)
@@ -251,7 +266,7 @@ func TestRunServeSignal(t *testing.T) {
 
 func TestParseServeFlags(t *testing.T) {
 	o, err := parseServeFlags(nil, io.Discard)
-	if err != nil || o.data != "./lightbox-data" || o.addr != "127.0.0.1:8443" || o.testdata != "./testdata" || o.ae != "LIGHTBOX" || o.dimse != "" {
+	if err != nil || o.data != "./lightbox-data" || o.addr != "127.0.0.1:8443" || o.testdata != "" || o.ae != "LIGHTBOX" || o.dimse != "" {
 		t.Errorf("defaults: %+v %v", o, err)
 	}
 	o, err = parseServeFlags([]string{"--data", "d", "--http", ":1", "--testdata", "t", "--cert", "c", "--key", "k",
