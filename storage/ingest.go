@@ -160,6 +160,7 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	// only once it is durable.
 	in.BlobKey = NewBlobKey(in.SOPInstanceUID)
 	blob.put(in.BlobKey)
+	blob.waitWritten()
 	stored, err := s.Catalog.PutInstance(ctx, in, blob.wait)
 	if err != nil {
 		if errors.Is(err, ErrExists) {

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"lightbox/dicom"
 )
@@ -195,6 +196,63 @@ func TestIngestBlobFails(t *testing.T) {
 		}
 		if left, _ := os.ReadDir(s.TempDir); len(left) != 0 {
 			t.Errorf("%d spool files left", len(left))
+		}
+	})
+}
+
+// heldBlobs is a blob store whose Puts wait until release is closed, as a
+// slow upload does.
+type heldBlobs struct {
+	Blobs
+	started chan struct{}
+	release chan struct{}
+}
+
+func (h *heldBlobs) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	close(h.started)
+	<-h.release
+	return h.Blobs.Put(ctx, key, r, size)
+}
+
+// TestIngestUploadOutsideTransaction: while one instance's upload is slow,
+// the catalog still takes other writes; its transaction (SQLite's write
+// lock) waits only for the short last steps of making a blob durable.
+func TestIngestUploadOutsideTransaction(t *testing.T) {
+	raw, err := os.ReadFile("../testdata/mr-small.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forEachStore(t, func(t *testing.T, s *Store) {
+		held := &heldBlobs{Blobs: s.Blobs, started: make(chan struct{}), release: make(chan struct{})}
+		s.Blobs = held
+		ctx := context.Background()
+		done := make(chan error, 1)
+		go func() {
+			_, err := s.Ingest(ctx, bytes.NewReader(raw), "x", Expect{})
+			done <- err
+		}()
+		<-held.started
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := s.Catalog.PutInstance(ctx, testInstance(9, 9, 9), nil)
+			wrote <- err
+		}()
+		blocked := false
+		select {
+		case err := <-wrote:
+			if err != nil {
+				t.Error(err)
+			}
+		case <-time.After(20 * time.Second):
+			t.Error("a catalog write waited for another instance's upload")
+			blocked = true
+		}
+		close(held.release)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if blocked {
+			<-wrote
 		}
 	})
 }

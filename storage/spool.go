@@ -70,25 +70,35 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b
 // placing makes a spool file a blob in the background, so that the
 // ingest's other work overlaps it. On disk, the fsync starts at the last
 // byte, while the header is parsed and checked; the rename into place and
-// the fsync of the folder (or, for the other stores, the copy) follow as
-// soon as the ingest names the key, while it writes the catalog rows,
-// which it commits only once wait says the blob is durable.
+// the fsync of the folder follow as soon as the ingest names the key,
+// while it writes the catalog rows, which it commits only once wait says
+// the blob is durable. The other stores copy the spool once the key is
+// named.
+//
+// Only the short last steps may run inside the catalog transaction, which
+// holds SQLite's write lock (PostgreSQL's row locks on the study): the
+// fsync of a 2 GB instance, or an upload, can take seconds, and every
+// other ingest would wait. So the ingest waits for written first.
 type placing struct {
 	key     chan string // the blob's key, or "" to give up
 	sent    bool
+	written chan struct{} // closed once the long part is over (or failed)
 	durable chan struct{} // closed once err is set
 	done    chan struct{} // closed once the spool file is no longer used
 	err     error
 }
 
 func (s *Store) startPlace(ctx context.Context, f *os.File, size int64) *placing {
-	p := &placing{key: make(chan string, 1), durable: make(chan struct{}), done: make(chan struct{})}
-	d, onDisk := s.Blobs.(*Disk)
+	p := &placing{key: make(chan string, 1), written: make(chan struct{}), durable: make(chan struct{}), done: make(chan struct{})}
+	d, _ := s.Blobs.(*Disk)
 	go func() {
 		defer close(p.done)
 		p.err = p.place(ctx, s.Blobs, d, f, size)
+		if d == nil {
+			close(p.written)
+		}
 		close(p.durable)
-		if onDisk && p.err == nil {
+		if d != nil && p.err == nil {
 			// After the answer's path: dropping the pages takes a while.
 			dropCache(f)
 		}
@@ -98,7 +108,9 @@ func (s *Store) startPlace(ctx context.Context, f *os.File, size int64) *placing
 
 func (p *placing) place(ctx context.Context, blobs Blobs, d *Disk, f *os.File, size int64) error {
 	if d != nil {
-		if err := f.Sync(); err != nil {
+		err := f.Sync()
+		close(p.written)
+		if err != nil {
 			return fmt.Errorf("fsync spool: %w", err)
 		}
 	}
@@ -123,6 +135,12 @@ func (p *placing) put(key string) {
 func (p *placing) wait() error {
 	<-p.durable
 	return p.err
+}
+
+// waitWritten returns once what is left to do is short: the fsync is done
+// (disk), or the whole copy (other stores).
+func (p *placing) waitWritten() {
+	<-p.written
 }
 
 // finish gives up unless put was called, and waits until nothing uses the
