@@ -82,21 +82,22 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b
 type placing struct {
 	key     chan string // the blob's key, or "" to give up
 	sent    bool
-	written chan struct{} // closed once the long part is over (or failed)
+	written chan struct{} // closed once the long part is over (or failed): the fsync on disk, else durable
 	durable chan struct{} // closed once err is set
 	done    chan struct{} // closed once the spool file is no longer used
 	err     error
 }
 
 func (s *Store) startPlace(ctx context.Context, f *os.File, size int64) *placing {
-	p := &placing{key: make(chan string, 1), written: make(chan struct{}), durable: make(chan struct{}), done: make(chan struct{})}
+	p := &placing{key: make(chan string, 1), durable: make(chan struct{}), done: make(chan struct{})}
 	d, _ := s.Blobs.(*Disk)
+	p.written = p.durable // the other stores' copy is the long part
+	if d != nil {
+		p.written = make(chan struct{})
+	}
 	go func() {
 		defer close(p.done)
 		p.err = p.place(ctx, s.Blobs, d, f, size)
-		if d == nil {
-			close(p.written)
-		}
 		close(p.durable)
 		if d != nil && p.err == nil {
 			// After the answer's path: dropping the pages takes a while.

@@ -145,6 +145,37 @@ func (r sqlRow) Scan(dest ...any) error {
 	return err
 }
 
+// sqlRunner runs SQL: *sql.DB and *sql.Tx with its text, a prepared
+// statement (stmtRunner) without.
+type sqlRunner interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
+// stmtRunner runs a prepared statement, ignoring the text it was made from.
+type stmtRunner struct{ st *sql.Stmt }
+
+func (s stmtRunner) ExecContext(ctx context.Context, _ string, args ...any) (sql.Result, error) {
+	return s.st.ExecContext(ctx, args...)
+}
+
+func (s stmtRunner) QueryContext(ctx context.Context, _ string, args ...any) (*sql.Rows, error) {
+	return s.st.QueryContext(ctx, args...)
+}
+
+func (s stmtRunner) QueryRowContext(ctx context.Context, _ string, args ...any) *sql.Row {
+	return s.st.QueryRowContext(ctx, args...)
+}
+
+func queryOn(ctx context.Context, r sqlRunner, q string, args ...any) (rows, error) {
+	rs, err := r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rs}, nil
+}
+
 // reader returns q prepared on the reader pool, or nil to run it as is.
 // The lock is not held while preparing: that waits for a free reader,
 // which a caller holding the lock for its next query would never free.
@@ -233,25 +264,21 @@ func (db *sqliteDB) exec(ctx context.Context, q string, args ...any) error {
 	return t.commit(ctx)
 }
 
-func (db *sqliteDB) query(ctx context.Context, q string, args ...any) (rows, error) {
-	var r *sql.Rows
-	var err error
+// on returns what runs q on the reader pool: its prepared statement, or
+// the pool itself.
+func (db *sqliteDB) on(ctx context.Context, q string) sqlRunner {
 	if st := db.reader(ctx, q); st != nil {
-		r, err = st.QueryContext(ctx, args...)
-	} else {
-		r, err = db.r.QueryContext(ctx, q, args...)
+		return stmtRunner{st}
 	}
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{r}, nil
+	return db.r
+}
+
+func (db *sqliteDB) query(ctx context.Context, q string, args ...any) (rows, error) {
+	return queryOn(ctx, db.on(ctx, q), q, args...)
 }
 
 func (db *sqliteDB) queryRow(ctx context.Context, q string, args ...any) row {
-	if st := db.reader(ctx, q); st != nil {
-		return sqlRow{st.QueryRowContext(ctx, args...)}
-	}
-	return sqlRow{db.r.QueryRowContext(ctx, q, args...)}
+	return sqlRow{db.on(ctx, q).QueryRowContext(ctx, q, args...)}
 }
 
 func (db *sqliteDB) begin(ctx context.Context) (sqlTx, error) {
@@ -304,43 +331,26 @@ type sqliteTx struct {
 	done bool
 }
 
-// stmt returns q bound to the transaction, or nil to run it as is.
-func (t *sqliteTx) stmt(ctx context.Context, q string) *sql.Stmt {
+// on returns what runs q in the transaction: the writer's prepared
+// statement bound to it, or the transaction itself.
+func (t *sqliteTx) on(ctx context.Context, q string) sqlRunner {
 	if st := t.db.writer(q); st != nil {
-		return t.tx.StmtContext(ctx, st)
+		return stmtRunner{t.tx.StmtContext(ctx, st)}
 	}
-	return nil
+	return t.tx
 }
 
 func (t *sqliteTx) exec(ctx context.Context, q string, args ...any) error {
-	var err error
-	if st := t.stmt(ctx, q); st != nil {
-		_, err = st.ExecContext(ctx, args...)
-	} else {
-		_, err = t.tx.ExecContext(ctx, q, args...)
-	}
+	_, err := t.on(ctx, q).ExecContext(ctx, q, args...)
 	return err
 }
 
 func (t *sqliteTx) query(ctx context.Context, q string, args ...any) (rows, error) {
-	var r *sql.Rows
-	var err error
-	if st := t.stmt(ctx, q); st != nil {
-		r, err = st.QueryContext(ctx, args...)
-	} else {
-		r, err = t.tx.QueryContext(ctx, q, args...)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return sqlRows{r}, nil
+	return queryOn(ctx, t.on(ctx, q), q, args...)
 }
 
 func (t *sqliteTx) queryRow(ctx context.Context, q string, args ...any) row {
-	if st := t.stmt(ctx, q); st != nil {
-		return sqlRow{st.QueryRowContext(ctx, args...)}
-	}
-	return sqlRow{t.tx.QueryRowContext(ctx, q, args...)}
+	return sqlRow{t.on(ctx, q).QueryRowContext(ctx, q, args...)}
 }
 
 func (t *sqliteTx) commit(ctx context.Context) error {
