@@ -86,14 +86,7 @@ func parse(src io.ReaderAt, size int64, skipPrivate bool) (f *File, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var ds dcm.Dataset
-	if lay.deflated {
-		ds, err = dcm.ParseUntilEOF(io.NewSectionReader(src, 0, size), nil, dcm.SkipPixelData())
-	} else if head, n := lay.header(src, skipPrivate); lay.raw {
-		ds, err = parseRaw(head, n, lay)
-	} else {
-		ds, err = dcm.Parse(head, n, nil, dcm.SkipPixelData())
-	}
+	ds, err := parseHeader(src, inflated, lay, skipPrivate)
 	if err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
@@ -109,16 +102,37 @@ func parse(src io.ReaderAt, size int64, skipPrivate bool) (f *File, err error) {
 	return f, nil
 }
 
-// parseRaw parses the header of a bare data set (no file meta group).
-func parseRaw(head io.Reader, n int64, lay *layout) (dcm.Dataset, error) {
+// parseHeader hands suyashkumar/dicom the file meta group and the data set
+// up to the pixel data, in the encodings the scanner settled. Left to find
+// them itself, the library trusts (0002,0000) over the elements it counts
+// and, when the transfer syntax is not inside that length, guesses one from
+// the next 100 bytes, so it could read a file otherwise than the scanner
+// did, or differently once the private elements are left out.
+func parseHeader(src io.ReaderAt, inflated []byte, lay *layout, skipPrivate bool) (dcm.Dataset, error) {
+	var parts []io.Reader
+	var n int64
+	if !lay.raw {
+		parts = append(parts, io.NewSectionReader(src, 132, lay.metaEnd-132))
+		n = lay.metaEnd - 132
+	}
+	data, start := src, lay.metaEnd
+	if lay.deflated {
+		data, start = bytes.NewReader(inflated), 0
+	}
+	head, hn := lay.header(data, start, skipPrivate)
+	parts = append(parts, head, bytes.NewReader(inferPad[:]))
 	var ds dcm.Dataset
-	p, err := dcm.NewParser(head, n, nil,
+	p, err := dcm.NewParser(io.MultiReader(parts...), n+hn, nil,
 		dcm.SkipMetadataReadOnNewParserInit(), dcm.SkipPixelData())
-	if err != nil {
+	if p == nil {
 		return ds, err
 	}
-	p.SetTransferSyntax(lay.order, lay.implicit)
-	for {
+	// A failed guess still comes with a usable parser: the encoding is ours.
+	p.SetTransferSyntax(binary.LittleEndian, false) // PS3.10 7.1: the meta group's
+	for i := 0; ; i++ {
+		if i == lay.metaElems {
+			p.SetTransferSyntax(lay.order, lay.implicit)
+		}
 		e, err := p.Next()
 		if errors.Is(err, io.EOF) || errors.Is(err, dcm.ErrorEndOfDICOM) {
 			return ds, nil
@@ -129,6 +143,12 @@ func parseRaw(head io.Reader, n int64, lay *layout) (dcm.Dataset, error) {
 		ds.Elements = append(ds.Elements, e)
 	}
 }
+
+// inferPad follows the bytes given to the header parser: even told to skip
+// the meta group, NewParser peeks at 100 bytes to guess a transfer syntax,
+// and fails on a shorter header. It reads no further than its length, so
+// the padding is never taken for data.
+var inferPad [100]byte
 
 // Bare reports whether the file is a bare data set, without the Part 10
 // preamble and file meta group: storing it needs a meta group in front.

@@ -331,6 +331,49 @@ func TestParseMeta(t *testing.T) {
 	}
 }
 
+// TestHeaderEncodingFromScan: the header parser reads elements in the
+// encoding the scanner settled, never one it guesses. A (0002,0000) that
+// does not cover the transfer syntax, or overshoots into the data set, and
+// a header under 100 bytes once the private elements are left out (found
+// by FuzzParse) must read like any other file.
+func TestHeaderEncodingFromScan(t *testing.T) {
+	ts := elem(0x0002, 0x0010, "UI", str("1.2.840.10008.1.2.1\x00"))
+	data := append(elem(0x0008, 0x0016, "UI", str("1.2.840.10008.5.1.4.1.1.7\x00")),
+		elem(0x0008, 0x0018, "UI", str("1.2.3.4\x00"))...)
+	private := append(elem(0x0009, 0x0010, "LO", str("ACME")), elem(0x0009, 0x1001, "OB", make([]byte, 120))...)
+	part10 := func(groupLen uint32, dataset ...[]byte) []byte {
+		b := append(make([]byte, 128), "DICM"...)
+		b = append(b, elem(0x0002, 0x0000, "UL", binary.LittleEndian.AppendUint32(nil, groupLen))...)
+		b = append(b, ts...)
+		for _, d := range dataset {
+			b = append(b, d...)
+		}
+		return b
+	}
+	for _, c := range []struct {
+		name string
+		file []byte
+	}{
+		{"group length right", part10(uint32(len(ts)), data, private)},
+		{"group length 0", part10(0, data, private)},
+		{"group length past the meta group", part10(uint32(len(ts)+len(data)), data, private)},
+		{"group length 0, no private", part10(0, data)},
+		{"bare, under 100 bytes", data},
+		{"bare, under 100 bytes once private left out", append(append([]byte{}, data...), private...)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f, err := Parse(bytes.NewReader(c.file), int64(len(c.file)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Meta.SOPInstanceUID != "1.2.3.4" || f.Meta.TransferSyntaxUID != "1.2.840.10008.1.2.1" {
+				t.Errorf("SOP Instance UID %q, transfer syntax %q", f.Meta.SOPInstanceUID, f.Meta.TransferSyntaxUID)
+			}
+			parseMetaMatches(t, c.file)
+		})
+	}
+}
+
 // parseMetaMatches compares ParseMeta with Parse on one file and returns
 // how many elements ParseMeta left out.
 func parseMetaMatches(t *testing.T, data []byte) int {

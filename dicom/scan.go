@@ -49,6 +49,7 @@ type layout struct {
 	implicit       bool
 	deflated       bool
 	metaEnd        int64 // first byte after the file meta group
+	metaElems      int   // elements in the file meta group
 	headerEnd      int64 // first byte of the pixel data element (or end of data)
 	hasPixels      bool
 	pixelVR        string
@@ -274,6 +275,7 @@ func scanFile(src io.ReaderAt, size int64) (*layout, []byte, error) {
 			}
 		}
 		off = next
+		l.metaElems++
 	}
 	if tsValue == nil {
 		return nil, nil, fmt.Errorf("%w: file meta has no Transfer Syntax UID (0002,0010)", ErrMalformed)
@@ -374,15 +376,16 @@ func (l *layout) walk(s *scanner, off int64) error {
 	return nil
 }
 
-// header returns the header bytes [0, headerEnd) for the header parser,
-// without the top-level private elements when skipPrivate is set, and
-// their number.
-func (l *layout) header(src io.ReaderAt, skipPrivate bool) (io.Reader, int64) {
+// header returns the data set's header bytes [start, headerEnd) of src
+// for the header parser, without the top-level private elements when
+// skipPrivate is set, and their number.
+func (l *layout) header(src io.ReaderAt, start int64, skipPrivate bool) (io.Reader, int64) {
 	if !skipPrivate || len(l.private) == 0 {
-		return io.NewSectionReader(src, 0, l.headerEnd), l.headerEnd
+		return io.NewSectionReader(src, start, l.headerEnd-start), l.headerEnd - start
 	}
 	var parts []io.Reader
-	var off, n int64
+	var n int64
+	off := start
 	for _, p := range l.private {
 		parts = append(parts, io.NewSectionReader(src, off, p.off-off))
 		n += p.off - off
