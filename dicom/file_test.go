@@ -172,6 +172,11 @@ func TestMalformed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f, err := Parse(bytes.NewReader(real), int64(len(real)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	metaEnd, pixelAt := f.DatasetOffset(), bytes.Index(real, []byte{0xE0, 0x7F, 0x10, 0x00})
 	tests := []struct {
 		name string
 		data []byte
@@ -181,6 +186,8 @@ func TestMalformed(t *testing.T) {
 		{"not DICOM", bytes.Repeat([]byte("hello "), 40), "no DICM"},
 		{"truncated header", real[:200], ""},
 		{"truncated pixels", real[:len(real)-200], "pixel data length"},
+		{"cut after the meta group", real[:metaEnd], "no data set"},
+		{"cut inside an element header", real[:pixelAt+5], "ends 5 bytes into an element header"},
 		{"huge element length", func() []byte {
 			b := append(synthetic(4, 4, 1), elem(0x0010, 0x0010, "UT", nil)...)
 			binary.LittleEndian.PutUint32(b[len(b)-4:], 0xFFFFFFF0)
@@ -202,6 +209,41 @@ func TestMalformed(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %q does not say %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestMissingPixels: no test file misses its pixels, and every image cut
+// off right before them does; zero padding after the cut still reads.
+func TestMissingPixels(t *testing.T) {
+	for _, path := range testFiles(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := Parse(bytes.NewReader(data), int64(len(data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.MissingPixels() {
+				t.Error("MissingPixels on the whole file")
+			}
+			if f.NumFrames() == 0 || f.Meta.TransferSyntaxUID == "1.2.840.10008.1.2.1.99" {
+				return // nothing to cut off, or cut inside the deflated stream
+			}
+			at := bytes.LastIndex(data, []byte{0xE0, 0x7F, 0x10, 0x00})
+			if f.Meta.TransferSyntaxUID == "1.2.840.10008.1.2.2" {
+				at = bytes.LastIndex(data, []byte{0x7F, 0xE0, 0x00, 0x10})
+			}
+			cut := append(data[:at:at], 0, 0, 0)
+			f, err = Parse(bytes.NewReader(cut), int64(len(cut)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !f.MissingPixels() {
+				t.Error("cut before the pixel data, MissingPixels is false")
 			}
 		})
 	}

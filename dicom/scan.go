@@ -324,8 +324,22 @@ func inflate(r io.Reader) ([]byte, error) {
 // walk scans the top-level data set from off, stopping at the pixel data.
 func (l *layout) walk(s *scanner, off int64) error {
 	l.headerEnd = s.size
+	if s.size-off < 8 {
+		// A file cut off right after its meta group looks whole otherwise.
+		return fmt.Errorf("%w: no data set after the file meta group", ErrMalformed)
+	}
 	for off < s.size {
-		if s.size-off < 8 { // trailing padding shorter than an element
+		if s.size-off < 8 {
+			// Zero padding shorter than an element is tolerated; anything
+			// else is an element header cut short by a truncated file.
+			tail, err := s.read(off, int(s.size-off))
+			if err != nil {
+				return err
+			}
+			if bytes.Count(tail, []byte{0}) != len(tail) {
+				return fmt.Errorf("%w: the file ends %d bytes into an element header at offset %d", ErrMalformed, len(tail), off)
+			}
+			l.headerEnd = off
 			break
 		}
 		h, err := s.element(off)

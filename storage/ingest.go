@@ -221,6 +221,8 @@ func (s *Store) record(f *dicom.File, want Expect) (Instance, error) {
 	switch {
 	case m.SOPInstanceUID == "" || m.Study.InstanceUID == "" || m.Series.InstanceUID == "" || m.SOPClassUID == "":
 		return in, fmt.Errorf("%w: missing SOP Class, SOP Instance, Study or Series Instance UID", ErrBadInstance)
+	case f.MissingPixels():
+		return in, fmt.Errorf("%w: an image header without pixel data: the file is cut short", ErrBadInstance)
 	case s.SOPClasses != nil && !s.SOPClasses[m.SOPClassUID]:
 		return in, fmt.Errorf("%w: %s", ErrSOPClass, m.SOPClassUID)
 	case want.SOPInstanceUID != "" && want.SOPInstanceUID != m.SOPInstanceUID:

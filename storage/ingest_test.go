@@ -131,6 +131,11 @@ func TestIngestConflictKeepsFirst(t *testing.T) {
 // sentinel and leaves nothing behind.
 func TestIngestRefuses(t *testing.T) {
 	raw, _ := os.ReadFile("../testdata/mr-small.dcm")
+	f, err := dicom.Parse(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pixels := bytes.Index(raw, []byte{0xE0, 0x7F, 0x10, 0x00})
 	tests := []struct {
 		name string
 		data []byte
@@ -139,6 +144,9 @@ func TestIngestRefuses(t *testing.T) {
 	}{
 		{"not DICOM", []byte(strings.Repeat("GIF89a", 100)), Expect{}, ErrNotDICOM},
 		{"truncated", raw[:len(raw)-500], Expect{}, ErrBadInstance},
+		{"cut before the pixel data", raw[:pixels], Expect{}, ErrBadInstance},
+		{"cut inside an element header", raw[:pixels+3], Expect{}, ErrBadInstance},
+		{"cut after the meta group", raw[:f.DatasetOffset()], Expect{}, ErrBadInstance},
 		{"wrong instance", raw, Expect{SOPInstanceUID: "1.2.3"}, ErrMismatch},
 		{"wrong study", raw, Expect{StudyInstanceUID: "1.2.3"}, ErrMismatch},
 	}
