@@ -14,7 +14,6 @@ import (
 	"sort"
 
 	dcm "github.com/suyashkumar/dicom"
-	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
 // ErrNoPixels is returned when asked for a frame of an instance that has no
@@ -158,26 +157,6 @@ func (f *File) Bare() bool { return f.lay.raw }
 // DatasetOffset is where the data set starts: after the file meta group
 // of a Part 10 file, 0 for a bare data set.
 func (f *File) DatasetOffset() int64 { return f.lay.metaEnd }
-
-// MissingPixels reports whether the header describes an image (Rows and
-// Columns) that has no pixel data: neither Pixel Data nor the Float or
-// Double Float Pixel Data of a parametric map. That is what a file cut off
-// before its pixels looks like; it still reads as a header.
-func (f *File) MissingPixels() bool {
-	if f.lay.hasPixels {
-		return false
-	}
-	ds := elems(f.Dataset.Elements)
-	if ds.integer(tag.Rows, 0) == 0 || ds.integer(tag.Columns, 0) == 0 {
-		return false
-	}
-	for _, e := range f.Dataset.Elements {
-		if e.Tag == tag.FloatPixelData || e.Tag == tag.DoubleFloatPixelData {
-			return false
-		}
-	}
-	return true
-}
 
 // NumFrames is the number of frames Frame accepts; 0 without pixel data.
 func (f *File) NumFrames() int {

@@ -52,7 +52,9 @@ type Store struct {
 	Blobs   Blobs
 	// TempDir spools incoming instances; put it on the data disk.
 	TempDir string
-	// SOPClasses, when not nil, lists the SOP classes accepted.
+	// SOPClasses, when not nil, lists the SOP classes accepted. Whatever
+	// the class, an instance without pixel data is refused: Lightbox
+	// stores images to show them.
 	SOPClasses map[string]bool
 	// MaxInstance bounds one instance's size in bytes (0: 4 GiB).
 	MaxInstance int64
@@ -221,8 +223,10 @@ func (s *Store) record(f *dicom.File, want Expect) (Instance, error) {
 	switch {
 	case m.SOPInstanceUID == "" || m.Study.InstanceUID == "" || m.Series.InstanceUID == "" || m.SOPClassUID == "":
 		return in, fmt.Errorf("%w: missing SOP Class, SOP Instance, Study or Series Instance UID", ErrBadInstance)
-	case f.MissingPixels():
-		return in, fmt.Errorf("%w: an image header without pixel data: the file is cut short", ErrBadInstance)
+	case f.NumFrames() == 0:
+		// A file cut off at an element boundary before its pixels still
+		// reads as a header.
+		return in, fmt.Errorf("%w: no pixel data (7FE0,0010): the file is cut short, or holds no image", ErrBadInstance)
 	case s.SOPClasses != nil && !s.SOPClasses[m.SOPClassUID]:
 		return in, fmt.Errorf("%w: %s", ErrSOPClass, m.SOPClassUID)
 	case want.SOPInstanceUID != "" && want.SOPInstanceUID != m.SOPInstanceUID:
