@@ -10,6 +10,7 @@ package codec
 import "C"
 
 import (
+	"bytes"
 	"fmt"
 	"unsafe"
 )
@@ -26,7 +27,40 @@ func init() {
 // decodeCharLS decodes a JPEG-LS stream. CharLS returns raw bit patterns
 // (signed data is not sign-extended), which is the native layout; colour
 // comes out interleaved whatever the stream's interleave mode.
+//
+// Some encoders leave zero bytes between the entropy-coded data and the
+// EOI marker, as in the DICOM WG04 sample MR1_JLSL; CharLS 2.3 and later
+// refuse them ("leading start byte (0xFF) for a JPEG marker was not
+// found") where dcmtk's fork reads on. A stream that fails is tried again
+// without them. Not stripped up front: a last data byte may be zero.
 func decodeCharLS(data []byte, p Params) (Frame, error) {
+	f, err := charlsDecode(data, p)
+	if err == nil {
+		return f, nil
+	}
+	if trimmed, ok := trimBeforeEOI(data); ok {
+		if f, err2 := charlsDecode(trimmed, p); err2 == nil {
+			return f, nil
+		}
+	}
+	return Frame{}, err
+}
+
+// trimBeforeEOI returns data without the zero bytes right before its last
+// EOI marker (FF D9), and whether there were any.
+func trimBeforeEOI(data []byte) ([]byte, bool) {
+	eoi := bytes.LastIndex(data, []byte{0xFF, 0xD9})
+	end := eoi
+	for end > 0 && data[end-1] == 0 {
+		end--
+	}
+	if eoi < 0 || end == eoi {
+		return nil, false
+	}
+	return append(data[:end:end], data[eoi:]...), true
+}
+
+func charlsDecode(data []byte, p Params) (Frame, error) {
 	bps, size, err := cgoOutSize(p)
 	if err != nil {
 		return Frame{}, fmt.Errorf("charls: %w", err)

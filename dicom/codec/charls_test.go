@@ -80,6 +80,57 @@ func TestCharLSCorrupt(t *testing.T) {
 	}
 }
 
+// TestCharLSZeroBeforeEOI: zero bytes between the entropy-coded data and
+// EOI, as in the WG04 sample MR1_JLSL that dcmtk reads, decode to the same
+// pixels, also with the even-length pad after EOI that DICOM adds.
+func TestCharLSZeroBeforeEOI(t *testing.T) {
+	comp := filepath.Join(t.TempDir(), "ls.dcm")
+	if err := cgoTool(t, "dcmcjpls", cgoCTSlice(t), comp); err != nil {
+		t.Fatal(err)
+	}
+	d := cgoRead(t, comp)
+	cs := bytes.TrimRight(d.frames[0], "\x00")
+	want, err := decodeCharLS(cs, d.p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eoi := len(cs) - 2
+	for _, tc := range []struct {
+		name string
+		zeros, pad int
+	}{{"one zero", 1, 0}, {"one zero, padded", 1, 1}, {"three zeros", 3, 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := append(bytes.Clone(cs[:eoi]), make([]byte, tc.zeros)...)
+			in = append(append(in, 0xFF, 0xD9), make([]byte, tc.pad)...)
+			got, err := decodeCharLS(in, d.p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got.Data, want.Data) {
+				t.Error("pixels differ")
+			}
+		})
+	}
+}
+
+func TestTrimBeforeEOI(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		ok       bool
+	}{
+		{"\x01\x00\xff\xd9", "\x01\xff\xd9", true},
+		{"\x01\x00\x00\xff\xd9\x00", "\x01\xff\xd9\x00", true},
+		{"\x01\xff\xd9", "", false},
+		{"\x01\x00", "", false},
+		{"\xff\xd9", "", false},
+	} {
+		got, ok := trimBeforeEOI([]byte(tc.in))
+		if ok != tc.ok || string(got) != tc.want {
+			t.Errorf("%q: %q %v, want %q %v", tc.in, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
 func FuzzCharLS(f *testing.F) {
 	dir := f.TempDir()
 	for i, src := range []string{cgoCTSlice(f), filepath.Join(cgoModDir(f), "testdata", "3.dcm")} {
