@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -405,6 +407,63 @@ func TestHeaderEncodingFromScan(t *testing.T) {
 			}
 			parseMetaMatches(t, c.file)
 		})
+	}
+}
+
+// TestUndefinedLengthUN: an undefined-length UN holds an implicit VR
+// sequence (PS3.5 6.2.2), which suyashkumar/dicom reads as explicit and
+// fails on (pydicom's UN_sequence.dcm). Such elements, private or public,
+// are left out of the parsed header; the rest of the file reads.
+func TestUndefinedLengthUN(t *testing.T) {
+	implicit := func(group, element uint16, value []byte) []byte {
+		b := binary.LittleEndian.AppendUint16(nil, group)
+		b = binary.LittleEndian.AppendUint16(b, element)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(value)))
+		return append(b, value...)
+	}
+	unSeq := func(group, element uint16) []byte {
+		b := elem(group, element, "UN", nil)
+		binary.LittleEndian.PutUint32(b[8:], 0xFFFFFFFF)
+		b = append(b, implicit(0xFFFE, 0xE000, nil)...)
+		binary.LittleEndian.PutUint32(b[len(b)-4:], 0xFFFFFFFF)
+		b = append(b, implicit(0x0008, 0x1150, str("1.2.840.10008.5.1.4.1.1.7\x00"))...)
+		b = append(b, implicit(0x0008, 0x1155, str("1.2.3.4.5\x00"))...)
+		b = append(b, implicit(0xFFFE, 0xE00D, nil)...)
+		return append(b, implicit(0xFFFE, 0xE0DD, nil)...)
+	}
+	plain := append(synthetic(4, 4, 1), elem(0x0020, 0x000D, "UI", str("1.2.3.5\x00"))...)
+	with := append(bytes.Clone(plain), unSeq(0x0029, 0x1010)...)
+	with = append(with, elem(0x0029, 0x1020, "LO", str("after"))...)
+	with = append(with, unSeq(0x0040, 0x0275)...)
+	with = append(with, elem(0x0040, 0x0280, "ST", str("kept"))...)
+	pixels := append(pixelHeader(32), make([]byte, 32)...)
+	plain = append(plain, elem(0x0040, 0x0280, "ST", str("kept"))...)
+	plain, with = append(plain, pixels...), append(with, pixels...)
+	for _, tc := range []struct {
+		parse func(io.ReaderAt, int64) (*File, error)
+		tags  string
+	}{{Parse, "[(0029,1020) (0040,0280)]"}, {ParseMeta, "[(0040,0280)]"}} {
+		parse := tc.parse
+		want, err := parse(bytes.NewReader(plain), int64(len(plain)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := parse(bytes.NewReader(with), int64(len(with)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got.Meta, want.Meta) || got.NumFrames() != 1 {
+			t.Errorf("Meta %+v, want %+v", got.Meta, want.Meta)
+		}
+		var tags []string
+		for _, e := range got.Dataset.Elements {
+			if e.Tag.Group == 0x0029 || e.Tag.Group == 0x0040 {
+				tags = append(tags, e.Tag.String())
+			}
+		}
+		if fmt.Sprint(tags) != tc.tags {
+			t.Errorf("elements of groups 0029 and 0040: %v, want %s", tags, tc.tags)
+		}
 	}
 }
 

@@ -59,7 +59,17 @@ type layout struct {
 	fragments      []span // each fragment's value, in order
 	firstItem      int64  // offset of the first fragment's item tag (BOT origin)
 	eot, eotLens   []byte // extended offset table and lengths, raw
-	private        []span // runs of top-level private elements, in order
+	omit           []omitted // runs of top-level elements the header parse may leave out, in order
+}
+
+// omitted is a run of top-level elements left out of the header parse:
+// private ones when asked (ParseMeta), and always those holding an
+// undefined-length UN, whose implicit VR content (PS3.5 6.2.2, CP-246)
+// suyashkumar/dicom reads as explicit and fails on. The scanner has
+// checked them either way, and the stored bytes keep them.
+type omitted struct {
+	span
+	always bool
 }
 
 // scanner reads elements from src, which holds the bytes [0, size).
@@ -68,6 +78,7 @@ type scanner struct {
 	size     int64
 	order    binary.ByteOrder
 	implicit bool
+	unSeqs   int // undefined-length UN elements met in explicit VR
 	buf      [12]byte
 }
 
@@ -167,6 +178,7 @@ func (s *scanner) skipValue(h header, end int64, depth int) (int64, error) {
 	// An undefined-length UN holds an implicit VR little endian sequence
 	// (PS3.5 6.2.2).
 	if h.vr == "UN" && !s.implicit {
+		s.unSeqs++
 		saved := *s
 		s.implicit, s.order = true, binary.LittleEndian
 		defer func() { s.implicit, s.order = saved.implicit, saved.order }()
@@ -374,15 +386,17 @@ func (l *layout) walk(s *scanner, off int64) error {
 			l.encapsulated = true
 			return l.fragmentsFrom(s, h.value)
 		}
+		unSeqs := s.unSeqs
 		next, err := s.skipValue(h, s.size, 0)
 		if err != nil {
 			return err
 		}
-		if h.tag>>16&1 == 1 { // a private group
-			if n := len(l.private); n > 0 && l.private[n-1].off+l.private[n-1].n == off {
-				l.private[n-1].n += next - off
+		always := s.unSeqs > unSeqs
+		if always || h.tag>>16&1 == 1 { // or a private group
+			if n := len(l.omit); n > 0 && l.omit[n-1].off+l.omit[n-1].n == off && l.omit[n-1].always == always {
+				l.omit[n-1].n += next - off
 			} else {
-				l.private = append(l.private, span{off, next - off})
+				l.omit = append(l.omit, omitted{span{off, next - off}, always})
 			}
 		}
 		off = next
@@ -391,19 +405,23 @@ func (l *layout) walk(s *scanner, off int64) error {
 }
 
 // header returns the data set's header bytes [start, headerEnd) of src
-// for the header parser, without the top-level private elements when
-// skipPrivate is set, and their number.
+// for the header parser, and their number: without the elements it must
+// leave out, and without the top-level private elements when skipPrivate
+// is set.
 func (l *layout) header(src io.ReaderAt, start int64, skipPrivate bool) (io.Reader, int64) {
-	if !skipPrivate || len(l.private) == 0 {
-		return io.NewSectionReader(src, start, l.headerEnd-start), l.headerEnd - start
-	}
 	var parts []io.Reader
 	var n int64
 	off := start
-	for _, p := range l.private {
-		parts = append(parts, io.NewSectionReader(src, off, p.off-off))
-		n += p.off - off
-		off = p.off + p.n
+	for _, o := range l.omit {
+		if !o.always && !skipPrivate {
+			continue
+		}
+		parts = append(parts, io.NewSectionReader(src, off, o.off-off))
+		n += o.off - off
+		off = o.off + o.n
+	}
+	if len(parts) == 0 {
+		return io.NewSectionReader(src, start, l.headerEnd-start), l.headerEnd - start
 	}
 	parts = append(parts, io.NewSectionReader(src, off, l.headerEnd-off))
 	return io.MultiReader(parts...), n + l.headerEnd - off
