@@ -53,12 +53,12 @@ type layout struct {
 	headerEnd      int64 // first byte of the pixel data element (or end of data)
 	hasPixels      bool
 	pixelVR        string
-	pixels         span   // native pixel data value
-	encapsulated   bool   // pixels are fragments
-	bot            []byte // basic offset table value
-	fragments      []span // each fragment's value, in order
-	firstItem      int64  // offset of the first fragment's item tag (BOT origin)
-	eot, eotLens   []byte // extended offset table and lengths, raw
+	pixels         span      // native pixel data value
+	encapsulated   bool      // pixels are fragments
+	bot            []byte    // basic offset table value
+	fragments      []span    // each fragment's value, in order
+	firstItem      int64     // offset of the first fragment's item tag (BOT origin)
+	eot, eotLens   []byte    // extended offset table and lengths, raw
 	omit           []omitted // runs of top-level elements the header parse may leave out, in order
 }
 

@@ -96,7 +96,7 @@ func TestCharLSZeroBeforeEOI(t *testing.T) {
 	}
 	eoi := len(cs) - 2
 	for _, tc := range []struct {
-		name string
+		name       string
 		zeros, pad int
 	}{{"one zero", 1, 0}, {"one zero, padded", 1, 1}, {"three zeros", 3, 0}} {
 		t.Run(tc.name, func(t *testing.T) {
