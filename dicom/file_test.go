@@ -467,6 +467,51 @@ func TestUndefinedLengthUN(t *testing.T) {
 	}
 }
 
+// TestMetaWithoutTransferSyntax: a file whose meta group lacks (0002,0010)
+// reads as dcmtk reads it, in the data set's own little endian encoding,
+// unless its pixels are compressed: then nothing tells how.
+func TestMetaWithoutTransferSyntax(t *testing.T) {
+	for _, path := range testFiles(t) {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := Parse(bytes.NewReader(data), int64(len(data)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts := want.Meta.TransferSyntaxUID
+			i := bytes.Index(data[:want.DatasetOffset()], []byte("\x02\x00\x10\x00UI"))
+			if i < 0 || ts == "1.2.840.10008.1.2.2" || ts == "1.2.840.10008.1.2.1.99" {
+				return
+			}
+			n := 8 + int(binary.LittleEndian.Uint16(data[i+6:]))
+			cut := append(bytes.Clone(data[:i]), data[i+n:]...)
+			got, err := Parse(bytes.NewReader(cut), int64(len(cut)))
+			if !nativeSyntaxes[ts] {
+				if err == nil || !strings.Contains(err.Error(), "compressed pixel data") {
+					t.Fatalf("%s without its transfer syntax: %v", ts, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got.Meta, want.Meta) || got.NumFrames() != want.NumFrames() {
+				t.Errorf("Meta %+v, want %+v", got.Meta, want.Meta)
+			}
+			if want.NumFrames() > 0 {
+				a, errA := got.Frame(0)
+				b, errB := want.Frame(0)
+				if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
+					t.Errorf("first frame differs: %v, %v", errA, errB)
+				}
+			}
+		})
+	}
+}
+
 // parseMetaMatches compares ParseMeta with Parse on one file and returns
 // how many elements ParseMeta left out.
 func parseMetaMatches(t *testing.T, data []byte) int {

@@ -289,8 +289,15 @@ func scanFile(src io.ReaderAt, size int64) (*layout, []byte, error) {
 		off = next
 		l.metaElems++
 	}
-	if tsValue == nil {
-		return nil, nil, fmt.Errorf("%w: file meta has no Transfer Syntax UID (0002,0010)", ErrMalformed)
+	inferred := tsValue == nil
+	if inferred {
+		// PS3.10 requires it, but some writers leave it out; dcmtk then
+		// reads the data set's own encoding, as a bare data set's.
+		ts, err := s.nativeSyntax(off)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: file meta has no Transfer Syntax UID (0002,0010), and %v", ErrMalformed, err)
+		}
+		tsValue = []byte(ts)
 	}
 	l.transferSyntax = string(bytes.TrimRight(tsValue, "\x00 "))
 	l.metaEnd = off
@@ -316,6 +323,9 @@ func scanFile(src io.ReaderAt, size int64) (*layout, []byte, error) {
 	}
 	if err := l.walk(&scanner{src: data, size: dataSize, order: l.order, implicit: l.implicit}, dataStart); err != nil {
 		return nil, nil, err
+	}
+	if inferred && l.encapsulated {
+		return nil, nil, fmt.Errorf("%w: compressed pixel data, and the file meta names no Transfer Syntax UID (0002,0010)", ErrMalformed)
 	}
 	return l, inflated, nil
 }
@@ -537,15 +547,28 @@ func scanRaw(src io.ReaderAt, size int64) (*layout, []byte, error) {
 	if group == 0 || group%2 == 1 || group >= 0x7FE0 || group == 0x0002 {
 		return nil, nil, notDICOM
 	}
-	l := &layout{raw: true, order: binary.LittleEndian, transferSyntax: "1.2.840.10008.1.2.1"}
-	vr := string(head[4:6])
-	if _, ok := knownVRs[vr]; !ok {
-		l.implicit, l.transferSyntax = true, "1.2.840.10008.1.2"
-	}
-	if err := l.walk(&scanner{src: src, size: size, order: l.order, implicit: l.implicit}, 0); err != nil {
+	s := &scanner{src: src, size: size, order: binary.LittleEndian}
+	ts, _ := s.nativeSyntax(0) // 16 bytes are there
+	l := &layout{raw: true, order: binary.LittleEndian, transferSyntax: ts, implicit: ts == "1.2.840.10008.1.2"}
+	s.implicit = l.implicit
+	if err := l.walk(s, 0); err != nil {
 		return nil, nil, fmt.Errorf("%w: no DICM marker at byte 128, and not a bare data set: %v", ErrNotDICOM, err)
 	}
 	return l, nil, nil
+}
+
+// nativeSyntax tells the little endian encoding of the data set at off by
+// its first element: explicit VR when its VR bytes are a VR, else
+// implicit.
+func (s *scanner) nativeSyntax(off int64) (string, error) {
+	head, err := s.read(off, 8)
+	if err != nil {
+		return "", errors.New("no data set to tell its encoding from")
+	}
+	if _, ok := knownVRs[string(head[4:6])]; ok {
+		return "1.2.840.10008.1.2.1", nil
+	}
+	return "1.2.840.10008.1.2", nil
 }
 
 // knownVRs are the value representations of PS3.5 6.2.
