@@ -66,13 +66,27 @@ func oracleFirstLine(b []byte) string {
 	return s
 }
 
+// LIGHTBOX_ORACLE_EXTRA names a folder of more files to compare, e.g. a
+// PACS's own: every readable file under it with pixels, whatever its name.
 func oracleSources(t *testing.T) []string {
 	srcs := testFiles(t)
 	more, err := filepath.Glob(filepath.Join(suyashkumarTestdata, "*.dcm"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append(srcs, more...)
+	srcs = append(srcs, more...)
+	if dir := os.Getenv("LIGHTBOX_ORACLE_EXTRA"); dir != "" {
+		filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			if f, err := Open(p); err == nil && f.NumFrames() > 0 {
+				srcs = append(srcs, p)
+			}
+			return nil
+		})
+	}
+	return srcs
 }
 
 // oracleFile is one file to compare: an original or a compressed copy.

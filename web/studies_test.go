@@ -22,6 +22,8 @@ import (
 
 	"lightbox/dicom"
 	"lightbox/storage"
+
+	"lightbox/internal/chromium"
 )
 
 // storedStudy is what the catalog must say of one study, worked out from
@@ -521,21 +523,20 @@ func ctStack(t *testing.T) ([]string, []string) {
 
 // setFiles puts files into a file input through the devtools protocol, as
 // a user choosing them in the file dialog would.
-func setFiles(c *cdp, selector string, files []string) {
-	c.t.Helper()
+func setFiles(c *chromium.Page, selector string, files []string) {
 	var r struct {
 		Result struct {
 			ObjectID string `json:"objectId"`
 		} `json:"result"`
 	}
-	c.call(c.session, "Runtime.evaluate", map[string]any{"expression": "document.querySelector(" + strconv.Quote(selector) + ")"}, &r)
-	c.call(c.session, "DOM.setFileInputFiles", map[string]any{"files": files, "objectId": r.Result.ObjectID}, nil)
+	c.Call("Runtime.evaluate", map[string]any{"expression": "document.querySelector(" + strconv.Quote(selector) + ")"}, &r)
+	c.Call("DOM.setFileInputFiles", map[string]any{"files": files, "objectId": r.Result.ObjectID}, nil)
 }
 
-func screenshot(t *testing.T, c *cdp, name string) string {
+func screenshot(t *testing.T, c *chromium.Page, name string) string {
 	t.Helper()
 	var shot struct{ Data []byte }
-	c.call(c.session, "Page.captureScreenshot", map[string]any{"format": "png"}, &shot)
+	c.Call("Page.captureScreenshot", map[string]any{"format": "png"}, &shot)
 	p := filepath.Join(shotDir(t), name+".png")
 	if err := os.WriteFile(p, shot.Data, 0o644); err != nil {
 		t.Fatal(err)
@@ -550,11 +551,11 @@ func screenshot(t *testing.T, c *cdp, name string) string {
 // series show thumbnails, and a series opens in the viewer, which scrolls
 // across its instances in Instance Number order.
 func TestBrowserStudies(t *testing.T) {
-	bin := chromium(t)
+	bin := chromium.Find(t)
 	stack, sops := ctStack(t)
 	srv, _, _ := newStoreServer(t)
-	c := startCDP(t, bin, srv.URL+"/studies", 1400, 900)
-	c.waitFor("the empty list", `document.body.dataset.studies === "0" && !document.getElementById("table-empty").hidden`)
+	c := chromium.Start(t, bin, srv.URL+"/studies", 1400, 900)
+	c.WaitFor("the empty list", `document.body.dataset.studies === "0" && !document.getElementById("table-empty").hidden`)
 
 	abs := func(name string) string {
 		p, err := filepath.Abs(filepath.Join(testDataDir, name))
@@ -566,54 +567,54 @@ func TestBrowserStudies(t *testing.T) {
 	files := append([]string{abs("mr-small.dcm"), abs("xa-jpeg-baseline-96frame.dcm"), abs("cr-chest-monochrome1.dcm"),
 		abs("us-palette-rle-10frame.dcm"), abs("LICENSES.md")}, stack...)
 	setFiles(c, "#file-input", files)
-	c.waitFor("the upload to finish", `document.body.dataset.upload === "done"`)
-	if got := c.eval(`document.querySelectorAll("#upload-list .up-item").length`); got != strconv.Itoa(len(files)) {
+	c.WaitFor("the upload to finish", `document.body.dataset.upload === "done"`)
+	if got := c.Eval(`document.querySelectorAll("#upload-list .up-item").length`); got != strconv.Itoa(len(files)) {
 		t.Errorf("%s rows for %d files", got, len(files))
 	}
-	if got := c.eval(`document.getElementById("overall-pct").textContent`); got != "100%" {
+	if got := c.Eval(`document.getElementById("overall-pct").textContent`); got != "100%" {
 		t.Errorf("overall progress %q at the end", got)
 	}
-	if got := c.eval(`[...document.querySelectorAll(".up-item .fill")].every(f => parseFloat(f.style.width) === 100)`); got != "true" {
+	if got := c.Eval(`[...document.querySelectorAll(".up-item .fill")].every(f => parseFloat(f.style.width) === 100)`); got != "true" {
 		t.Errorf("a file's progress bar did not reach the end")
 	}
-	if s, r := c.eval(`document.getElementById("n-stored").textContent`), c.eval(`document.getElementById("n-rejected").textContent`); s != "7" || r != "1" {
+	if s, r := c.Eval(`document.getElementById("n-stored").textContent`), c.Eval(`document.getElementById("n-rejected").textContent`); s != "7" || r != "1" {
 		t.Errorf("%s stored and %s rejected, want 7 and 1", s, r)
 	}
-	if got := c.eval(`document.getElementById("rejected-list").textContent`); !strings.Contains(got, "LICENSES.md") || !strings.Contains(got, "not a DICOM file") {
+	if got := c.Eval(`document.getElementById("rejected-list").textContent`); !strings.Contains(got, "LICENSES.md") || !strings.Contains(got, "not a DICOM file") {
 		t.Errorf("rejection list %q", got)
 	}
-	c.waitFor("the studies", `document.querySelectorAll("#study-rows tr").length === 5`)
+	c.WaitFor("the studies", `document.querySelectorAll("#study-rows tr").length === 5`)
 
 	// The stack's study: its series with a thumbnail.
-	row := c.eval(`(() => { const tr = [...document.querySelectorAll("#study-rows tr")].find(tr => tr.querySelector("td.n:last-child").textContent === "3"); tr.click(); return tr.dataset.study })()`)
+	row := c.Eval(`(() => { const tr = [...document.querySelectorAll("#study-rows tr")].find(tr => tr.querySelector("td.n:last-child").textContent === "3"); tr.click(); return tr.dataset.study })()`)
 	if row == "" {
 		t.Fatal("no study with three images listed")
 	}
-	c.waitFor("a thumbnail", `(() => { const i = document.querySelector(".series-card img"); return i && i.complete && i.naturalWidth > 0 })()`)
+	c.WaitFor("a thumbnail", `(() => { const i = document.querySelector(".series-card img"); return i && i.complete && i.naturalWidth > 0 })()`)
 	screenshot(t, c, "studies")
 
 	// Search narrows the list; Clear brings it back.
-	c.eval(`document.querySelector("[name=modality]").value = "XA"; document.getElementById("filters").requestSubmit()`)
-	c.waitFor("the XA study alone", `document.querySelectorAll("#study-rows tr").length === 1 && document.querySelector("#study-rows .mod-badge").textContent === "XA"`)
-	c.eval(`document.getElementById("clear").click()`)
-	c.waitFor("all studies again", `document.querySelectorAll("#study-rows tr").length === 5`)
+	c.Eval(`document.querySelector("[name=modality]").value = "XA"; document.getElementById("filters").requestSubmit()`)
+	c.WaitFor("the XA study alone", `document.querySelectorAll("#study-rows tr").length === 1 && document.querySelector("#study-rows .mod-badge").textContent === "XA"`)
+	c.Eval(`document.getElementById("clear").click()`)
+	c.WaitFor("all studies again", `document.querySelectorAll("#study-rows tr").length === 5`)
 
 	// Open the stack in the viewer and scroll through it.
-	c.eval(`document.querySelector('.series-card[data-series="1.2.826.0.1.3680043.10.1234.7.100"]').click()`)
+	c.Eval(`document.querySelector('.series-card[data-series="1.2.826.0.1.3680043.10.1234.7.100"]').click()`)
 	vp := `document.getElementById("viewport").dataset`
-	c.waitFor("the first slice", vp+`.state === "loaded" && `+vp+`.rendered === "`+sops[0]+`/0" && `+vp+`.query.includes("format=png")`)
-	if got := c.eval(`document.getElementById("frame-label").textContent`); got != "1 / 3" {
+	c.WaitFor("the first slice", vp+`.state === "loaded" && `+vp+`.rendered === "`+sops[0]+`/0" && `+vp+`.query.includes("format=png")`)
+	if got := c.Eval(`document.getElementById("frame-label").textContent`); got != "1 / 3" {
 		t.Errorf("frame label %q, want 1 / 3", got)
 	}
-	if got := c.eval(`document.querySelectorAll("#file-list .file[data-series]").length`); got != "1" {
+	if got := c.Eval(`document.querySelectorAll("#file-list .file[data-series]").length`); got != "1" {
 		t.Errorf("%s series listed beside the viewer, want 1", got)
 	}
-	c.key("ArrowDown", "ArrowDown", 40)
-	c.waitFor("the second slice", vp+`.rendered === "`+sops[1]+`/0" && `+vp+`.query.includes("format=png")`)
-	c.key("End", "End", 35)
-	c.waitFor("the last slice", vp+`.rendered === "`+sops[2]+`/0" && `+vp+`.query.includes("format=png")`)
-	c.waitFor("its header", `document.getElementById("ov-tr").textContent.includes("Im 3")`)
-	if got := c.eval(`location.hash`); got != "#series/1.2.826.0.1.3680043.10.1234.7.100/3" {
+	c.Key("ArrowDown", "ArrowDown", 40)
+	c.WaitFor("the second slice", vp+`.rendered === "`+sops[1]+`/0" && `+vp+`.query.includes("format=png")`)
+	c.Key("End", "End", 35)
+	c.WaitFor("the last slice", vp+`.rendered === "`+sops[2]+`/0" && `+vp+`.query.includes("format=png")`)
+	c.WaitFor("its header", `document.getElementById("ov-tr").textContent.includes("Im 3")`)
+	if got := c.Eval(`location.hash`); got != "#series/1.2.826.0.1.3680043.10.1234.7.100/3" {
 		t.Errorf("hash %q", got)
 	}
 	p := screenshot(t, c, "viewer-stored-series")
@@ -627,13 +628,13 @@ func TestBrowserStudies(t *testing.T) {
 	}
 
 	// The multi-frame XA from the viewer's series list: a lone series.
-	c.call(c.session, "Page.navigate", map[string]any{"url": srv.URL + "/studies"}, nil)
-	c.waitFor("the list again", `document.querySelectorAll("#study-rows tr").length === 5`)
-	c.eval(`[...document.querySelectorAll("#study-rows tr")].find(tr => tr.querySelector(".mod-badge").textContent === "XA").click()`)
-	c.waitFor("the XA series", `document.querySelector(".series-card")`)
-	c.eval(`document.querySelector(".series-card").click()`)
-	c.waitFor("the XA", vp+`.state === "loaded" && `+vp+`.rendered.endsWith("/0")`)
-	if got := c.eval(`document.getElementById("frame-label").textContent`); got != "1 / 96" {
+	c.Call("Page.navigate", map[string]any{"url": srv.URL + "/studies"}, nil)
+	c.WaitFor("the list again", `document.querySelectorAll("#study-rows tr").length === 5`)
+	c.Eval(`[...document.querySelectorAll("#study-rows tr")].find(tr => tr.querySelector(".mod-badge").textContent === "XA").click()`)
+	c.WaitFor("the XA series", `document.querySelector(".series-card")`)
+	c.Eval(`document.querySelector(".series-card").click()`)
+	c.WaitFor("the XA", vp+`.state === "loaded" && `+vp+`.rendered.endsWith("/0")`)
+	if got := c.Eval(`document.getElementById("frame-label").textContent`); got != "1 / 96" {
 		t.Errorf("frame label %q, want 1 / 96", got)
 	}
 }

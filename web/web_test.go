@@ -253,3 +253,11 @@ func TestDICOMwebMount(t *testing.T) {
 		t.Errorf("unmounted /dicom-web: %s", res.Status)
 	}
 }
+
+// tail is the end of a long log, for a failure message.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
