@@ -14,8 +14,8 @@ var ErrPhotometric = errors.New("dicom: unsupported photometric interpretation")
 // header does not say.
 func colourBits(im *Image) int {
 	b := im.BitsStored
-	if b < 1 || b > 16 {
-		if im.BitsAllocated >= 1 && im.BitsAllocated <= 16 {
+	if b < 1 || b > 32 {
+		if im.BitsAllocated >= 1 && im.BitsAllocated <= 32 {
 			return im.BitsAllocated
 		}
 		return 8
@@ -25,8 +25,8 @@ func colourBits(im *Image) int {
 
 // to8 scales a sample of bits width to 8 bits as dcmtk's colour output does:
 // a right shift when wider, an integer multiple (or a ratio) when narrower.
-func to8(v int32, bits int) uint8 {
-	max := int32(1)<<bits - 1
+func to8(v int64, bits int) uint8 {
+	max := int64(1)<<bits - 1
 	if v < 0 {
 		v = 0
 	} else if v > max {
@@ -57,9 +57,9 @@ func rgbImage(fr *Frame, bits int) *image.NRGBA {
 		return img
 	}
 	for i, o := 0, 0; i+2 < len(pix); i, o = i+3, o+4 {
-		out[o] = to8(pix[i], bits)
-		out[o+1] = to8(pix[i+1], bits)
-		out[o+2] = to8(pix[i+2], bits)
+		out[o] = to8(int64(pix[i])+fr.Offset, bits)
+		out[o+1] = to8(int64(pix[i+1])+fr.Offset, bits)
+		out[o+2] = to8(int64(pix[i+2])+fr.Offset, bits)
 		out[o+3] = 0xff
 	}
 	return img
@@ -123,18 +123,19 @@ func ybrImage(fr *Frame, bits int, exact bool) *image.NRGBA {
 	}
 	// The same equations in floating point at the sample depth (dcmtk's
 	// convertValue), then scaled to 8 bits.
-	max := float64(int32(1)<<bits - 1)
-	conv := func(v float64) int32 {
+	max := float64(int64(1)<<bits - 1)
+	conv := func(v float64) int64 {
 		if v < 0 {
 			return 0
 		}
 		if v > max {
-			return int32(max)
+			return int64(max)
 		}
-		return int32(v)
+		return int64(v)
 	}
+	off := float64(fr.Offset)
 	for i, o := 0, 0; i+2 < len(pix); i, o = i+3, o+4 {
-		y, cb, cr := float64(pix[i]), float64(pix[i+1]), float64(pix[i+2])
+		y, cb, cr := float64(pix[i])+off, float64(pix[i+1])+off, float64(pix[i+2])+off
 		r := y + 1.4020*cr - 0.7010*max
 		g := y - 0.3441*cb - 0.7141*cr + 0.5291*max
 		b := y + 1.7720*cb - 0.8859*max
@@ -180,7 +181,7 @@ func paletteImage(fr *Frame, p *Palette) (*image.NRGBA, error) {
 	// all are scaled from the widest.
 	entry := func(l *LUT, s int32) uint8 {
 		mask := uint32(1)<<l.Bits - 1
-		return to8(int32(uint32(l.lookup(int64(s)))&mask), bits)
+		return to8(int64(uint32(l.lookup(int64(s)))&mask), bits)
 	}
 	out := img.Pix
 	if n > maxTable && n > int64(len(fr.Pix)) {

@@ -11,4 +11,11 @@ type Frame struct {
 	Samples     int    // 1 for grey and palette, 3 for colour
 	Photometric string // of Pix, which may differ from the file's after a codec converted colour
 	Pix         []int32
+	// Offset is added to each of Pix to give the stored value: 2³¹ for
+	// unsigned 32-bit samples, which int32 cannot hold, 0 otherwise. It
+	// keeps the order, so minimum, maximum and tables work on Pix as is.
+	Offset int64
 }
+
+// Stored is sample i's stored value.
+func (fr *Frame) Stored(i int) int64 { return int64(fr.Pix[i]) + fr.Offset }

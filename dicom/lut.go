@@ -38,6 +38,15 @@ var (
 type modality struct {
 	slope, intercept float64
 	table            *LUT
+	offset           float64 // the frame's Offset: Pix value to stored value
+}
+
+// frameModality is the modality stage of frame fr, whose samples it takes
+// as they are in Pix.
+func frameModality(im *Image, fr *Frame) modality {
+	m := modalityOf(im, fr.Index)
+	m.offset = float64(fr.Offset)
+	return m
 }
 
 func modalityOf(im *Image, frame int) modality {
@@ -60,9 +69,9 @@ func (m modality) identity() bool {
 
 func (m modality) value(s int32) float64 {
 	if m.table != nil {
-		return float64(m.table.lookup(int64(s)))
+		return float64(m.table.lookup(int64(s) + int64(m.offset)))
 	}
-	return float64(s)*m.slope + m.intercept
+	return (float64(s)+m.offset)*m.slope + m.intercept
 }
 
 // ModalityValue returns the modality value of a stored pixel value of frame
@@ -265,7 +274,7 @@ func buildGreyLUT(m modality, v *voi, lo, hi int32, buf []uint8) greyLUT {
 	case m.table == nil && m.slope == 1:
 		// The common CT case, intercept only: no multiply.
 		for i := range buf {
-			buf[i] = v.grey(float64(int64(lo)+int64(i)) + m.intercept)
+			buf[i] = v.grey(float64(int64(lo)+int64(i)) + m.offset + m.intercept)
 		}
 	default:
 		for i := range buf {

@@ -18,6 +18,9 @@ func (f *File) Frame(i int) (*Frame, error) {
 	}
 	im := &f.Meta.Image
 	fr := &Frame{Index: i, Rows: im.Rows, Columns: im.Columns, Samples: im.SamplesPerPixel, Photometric: im.Photometric}
+	if im.PixelRepresentation == 0 && im.BitsStored >= 32 {
+		fr.Offset = 1 << 31
+	}
 	n := im.Rows * im.Columns * im.SamplesPerPixel
 	order := f.lay.order
 	bitsAllocated := im.BitsAllocated
@@ -78,12 +81,16 @@ func unpack(data []byte, bitOff int, out []int32, bitsAllocated int, shift uint,
 	}
 	signed := im.PixelRepresentation == 1
 	sign := uint32(1) << uint(stored-1)
+	offset := uint32(0)
+	if !signed && stored >= 32 {
+		offset = 1 << 31 // see Frame.Offset
+	}
 	conv := func(raw uint32) int32 {
 		v := (raw >> shift) & mask
 		if signed && v&sign != 0 {
 			return int32(v | ^mask)
 		}
-		return int32(v)
+		return int32(v - offset)
 	}
 	switch bitsAllocated {
 	case 1:

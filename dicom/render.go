@@ -178,7 +178,7 @@ func ResolveVOI(meta *Meta, fr *Frame, v View) (VOI, error) {
 
 func minMaxVOI(meta *Meta, fr *Frame, fn string) VOI {
 	lo, hi := minMax(fr.Pix)
-	a, b := modalityRange(modalityOf(&meta.Image, fr.Index), fr.Pix, lo, hi)
+	a, b := modalityRange(frameModality(&meta.Image, fr), fr.Pix, lo, hi)
 	w := minMaxWindow(a, b)
 	if fn == VOILinearExact && !(w.Width > 0) {
 		w.Width = 1
@@ -212,7 +212,7 @@ func Grey(meta *Meta, fr *Frame, sel VOI) (*image.Gray, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := modalityOf(&meta.Image, fr.Index)
+	m := frameModality(&meta.Image, fr)
 	img := image.NewGray(image.Rect(0, 0, fr.Columns, fr.Rows))
 	lo, hi := minMax(fr.Pix)
 	n := int64(hi) - int64(lo) + 1

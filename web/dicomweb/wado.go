@@ -516,8 +516,8 @@ func nativeFrame(f *dicom.File, i int) ([]byte, error) {
 		}
 	default:
 		b.Grow(4 * len(fr.Pix))
-		for _, v := range fr.Pix {
-			b.Write(binary.LittleEndian.AppendUint32(nil, uint32(v)))
+		for j := range fr.Pix {
+			b.Write(binary.LittleEndian.AppendUint32(nil, uint32(fr.Stored(j))))
 		}
 	}
 	return b.Bytes(), nil
