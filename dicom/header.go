@@ -234,6 +234,7 @@ func (f *File) readMeta() error {
 	im.SpacingBetweenSlices, _ = ds.float(tag.SpacingBetweenSlices)
 	im.Rescale = rescaleOf(ds, Rescale{Slope: 1})
 	im.Windows = windowsOf(ds)
+	im.Overlays = overlaysOf(ds)
 	im.VOIFunction = strings.ToUpper(ds.str(tag.VOILUTFunction))
 	im.PresentationLU = strings.ToUpper(ds.str(tag.PresentationLUTShape))
 	if im.PhotometricIs("MONOCHROME1") || im.PhotometricIs("MONOCHROME2") {

@@ -101,6 +101,9 @@ type Image struct {
 	LossyRatio       []float64 `json:"LossyImageCompressionRatio,omitempty"`
 	LossyMethod      []string  `json:"LossyImageCompressionMethod,omitempty"`
 
+	// Overlays are the overlay planes (60xx), drawn over grey renderings.
+	Overlays []Overlay `json:"Overlays,omitempty"`
+
 	// Frames holds per-frame values of enhanced multi-frame objects
 	// (Per-frame Functional Groups Sequence, 5200,9230); nil otherwise.
 	Frames []FrameMeta `json:"PerFrame,omitempty"`

@@ -257,6 +257,7 @@ func Render(meta *Meta, fr *Frame, v View) (image.Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("frame %d: %w", fr.Index+1, err)
 		}
+		drawOverlays(g, &meta.Image, fr.Index)
 		img = g
 	default:
 		c, err := colourImage(&meta.Image, fr, pi)

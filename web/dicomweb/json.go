@@ -327,6 +327,14 @@ func stringAttr(a Attr, v []string) (Attr, bool, error) {
 	case "LT", "ST", "UT", "UR":
 		// Single-valued: a backslash in them is text, not a separator.
 		v = []string{strings.Join(v, `\`)}
+	default:
+		// Elsewhere it separates values, which the reader leaves joined
+		// for some VRs (a DA of two dates, say).
+		var split []string
+		for _, s := range v {
+			split = append(split, strings.Split(s, `\`)...)
+		}
+		v = split
 	}
 	vals := make([]any, 0, len(v))
 	for _, s := range v {
