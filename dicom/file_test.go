@@ -512,6 +512,28 @@ func TestMetaWithoutTransferSyntax(t *testing.T) {
 	}
 }
 
+// TestNonStandardVR: an element whose explicit VR is none (two spaces,
+// as CTN's send_image writes Pixel Padding Value) is read with a 2-byte
+// length, as dcmtk reads it, and the rest of the file reads.
+func TestNonStandardVR(t *testing.T) {
+	b := append(synthetic(4, 4, 1), 0x28, 0x00, 0x20, 0x01, ' ', ' ', 2, 0, 0x00, 0x80)
+	b = append(b, elem(0x0028, 0x1050, "DS", str("40"))...)
+	b = append(b, elem(0x0028, 0x1051, "DS", str("400"))...)
+	b = append(b, pixelHeader(32)...)
+	b = append(b, make([]byte, 32)...)
+	f, err := Parse(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.NumFrames() != 1 || len(f.Meta.Image.Windows) != 1 {
+		t.Errorf("%d frames, windows %v", f.NumFrames(), f.Meta.Image.Windows)
+	}
+	if _, err := f.Frame(0); err != nil {
+		t.Error(err)
+	}
+	parseMetaMatches(t, b)
+}
+
 // parseMetaMatches compares ParseMeta with Parse on one file and returns
 // how many elements ParseMeta left out.
 func parseMetaMatches(t *testing.T, data []byte) int {

@@ -139,8 +139,11 @@ func (s *scanner) element(off int64) (header, error) {
 		return h, nil
 	}
 	h.vr = string(b[4:6])
-	if h.vr[0] < 'A' || h.vr[0] > 'Z' || h.vr[1] < 'A' || h.vr[1] > 'Z' {
-		return h, fmt.Errorf("%w: element %s at offset %d has invalid VR %q", ErrMalformed, h, off, h.vr)
+	if _, ok := knownVRs[h.vr]; !ok {
+		// Some writers put two spaces where they could not choose between
+		// US and SS (Pixel Padding Value). dcmtk reads such a VR with a
+		// 2-byte length, and the header parser does too.
+		h.vr = ""
 	}
 	if longVR(h.vr) {
 		b, err := s.read(off+8, 4)
@@ -569,6 +572,14 @@ func (s *scanner) nativeSyntax(off int64) (string, error) {
 		return "1.2.840.10008.1.2.1", nil
 	}
 	return "1.2.840.10008.1.2", nil
+}
+
+// KnownVR reports whether vr is one of the value representations of PS3.5
+// 6.2. An element read with another (some writers put two spaces) was read
+// with a 2-byte length, as dcmtk reads it.
+func KnownVR(vr string) bool {
+	_, ok := knownVRs[vr]
+	return ok
 }
 
 // knownVRs are the value representations of PS3.5 6.2.

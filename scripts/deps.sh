@@ -6,8 +6,9 @@ set -euo pipefail
 # Build: cgo codecs (OpenJPEG, CharLS, libjpeg-turbo, GDCM's IJG 12/16-bit).
 build=(gcc pkg-config libopenjp2-7-dev libcharls-dev libturbojpeg0-dev libjpeg62-turbo-dev libgdcm-dev)
 # Tests: dcmtk and GDCM as oracles and DICOM peers, Chromium for the pages,
-# PostgreSQL as the second catalog, Orthanc as a real PACS.
-testing=(dcmtk libgdcm-tools chromium postgresql orthanc orthanc-dicomweb)
+# PostgreSQL as the second catalog, Orthanc as a real PACS, the Central Test
+# Node (ctn) as a third DICOM implementation.
+testing=(dcmtk libgdcm-tools chromium postgresql orthanc orthanc-dicomweb ctn)
 
 want=("${build[@]}")
 if [ "${1:-}" = "--test" ]; then

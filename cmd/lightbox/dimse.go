@@ -27,10 +27,14 @@ func storeHandler(store *storage.Store, log *slog.Logger) dimse.StoreHandler {
 		meta := dicom.FileMeta{TransferSyntaxUID: req.TransferSyntax, SOPClassUID: req.SOPClassUID, SOPInstanceUID: req.SOPInstanceUID, SourceAE: req.CallingAE}
 		res, err := store.IngestDataset(ctx, meta, req.Data, "dimse:"+req.CallingAE+"@"+host)
 		status, comment := dimseStatus(res, err)
-		if err != nil || res.Outcome == storage.Conflict {
-			// UIDs only: never patient data in the logs.
+		// UIDs only: never patient data in the logs.
+		switch {
+		case err != nil:
 			log.Warn("c-store not kept", "calling_ae", req.CallingAE, "remote", host, "sop_instance", req.SOPInstanceUID,
-				"status", status.String(), "outcome", res.Outcome.String(), "err", err)
+				"status", status.String(), "err", err)
+		case res.Outcome == storage.Conflict:
+			log.Warn("c-store not kept", "calling_ae", req.CallingAE, "remote", host, "sop_instance", req.SOPInstanceUID,
+				"status", status.String(), "outcome", res.Outcome.String())
 		}
 		return status, comment
 	}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -385,6 +386,64 @@ func TestOrthancStoresToLightbox(t *testing.T) {
 			t.Errorf("%s: source %q, transfer syntax %s (sent %s)", f, in.Source, in.TransferSyntaxUID, g.Meta.TransferSyntaxUID)
 		}
 		checkBlob(t, store, in)
+	}
+}
+
+// TestCTNStoresToLightbox has a third DICOM implementation, the Central
+// Test Node's send_image (Debian package ctn), C-STORE files to Lightbox in
+// Explicit VR Little Endian. CTN re-encodes what it sends, and writes
+// Pixel Padding Value with the VR two spaces, which Lightbox once refused;
+// every pixel must still arrive.
+func TestCTNStoresToLightbox(t *testing.T) {
+	if _, err := exec.LookPath("send_image"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("send_image not found (Debian package ctn)")
+		}
+		t.Skip("send_image not found")
+	}
+	data := t.TempDir()
+	admin(t, data, nil, "pacs", "add", "--ae", "CTNSCU", "--host", "127.0.0.1")
+	srv := startServer(t, data, nil, freeAddr(t))
+	host, port, _ := net.SplitHostPort(srv.dimse)
+	files := []string{"ct-signed-implicit-512.dcm", "mr-small.dcm", "cr-chest-monochrome1.dcm", "ct-rle.dcm", "us-palette-rle-10frame.dcm"}
+	for _, f := range files {
+		out, err := exec.Command("send_image", "-a", "CTNSCU", "-c", "LIGHTBOX", "-q", "-r", "-X", "1.2.840.10008.1.2.1",
+			host, port, filepath.Join(serveTestData, f)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("send_image %s: %v\n%s\n%s", f, err, out, srv.out.String())
+		}
+	}
+	srv.stop(t)
+	store, err := storeFlags{data: data}.open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Catalog.Close()
+	for _, f := range files {
+		want, err := dicom.Open(filepath.Join(serveTestData, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := store.Catalog.GetInstance(context.Background(), want.Meta.SOPInstanceUID)
+		if err != nil {
+			t.Errorf("%s not stored: %v", f, err)
+			continue
+		}
+		if !strings.HasPrefix(in.Source, "dimse:CTNSCU@127.0.0.1") {
+			t.Errorf("%s: source %q", f, in.Source)
+		}
+		checkBlob(t, store, in)
+		got, done, err := store.Open(context.Background(), in)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		a, errA := got.Frame(0)
+		b, errB := want.Frame(0)
+		done()
+		if errA != nil || errB != nil || !slices.Equal(a.Pix, b.Pix) {
+			t.Errorf("%s: frame 1 differs from the file sent (%v, %v)", f, errA, errB)
+		}
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 
 	dcm "github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
+
+	"lightbox/dicom"
 )
 
 // maxInline bounds the binary values written inline (base64) in metadata.
@@ -252,6 +254,12 @@ func (c conv) attrOf(e *dcm.Element, depth int) (Attr, bool, error) {
 		// is UTF-8 (PS3.18 F.2), so the data set now says so.
 		a.Values = []any{"ISO_IR 192"}
 		return a, true, nil
+	}
+	if v, ok := e.Value.GetValue().([]string); ok && len(e.RawValueRepresentation) == 2 && !dicom.KnownVR(e.RawValueRepresentation) {
+		// Written with a VR that is none (two spaces, say): what its
+		// bytes mean is unknown, so they go as they came.
+		a.VR = "UN"
+		return stringAttr(a, v)
 	}
 	if raw, ok := e.Value.GetValue().([]byte); ok && vr == "UN" && e.Tag.Group%2 == 1 && e.Tag.Element >= 0x0010 && e.Tag.Element <= 0x00FF {
 		// A private creator read in implicit VR: always LO (PS3.5 7.8.1).

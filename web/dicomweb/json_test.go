@@ -118,6 +118,7 @@ func TestFromDatasetElements(t *testing.T) {
 		{Tag: tag.Tag{Group: 0x0029, Element: 0x1010}, RawValueRepresentation: "OB", Value: mustValue(t, make([]byte, maxInline+1))},
 		{Tag: tag.Tag{Group: 0x0029, Element: 0x0010}, RawValueRepresentation: "UN", Value: mustValue(t, []byte("ACME 1.0"))},
 		{Tag: tag.Tag{Group: 0x0029, Element: 0x1011}, RawValueRepresentation: "UN", Value: mustValue(t, []byte{})},
+		{Tag: tag.PixelPaddingValue, RawValueRepresentation: "  ", Value: mustValue(t, []string{"\x00\x80"})},
 	}
 	o, err := FromDataset(elems)
 	if err != nil {
@@ -137,6 +138,7 @@ func TestFromDatasetElements(t *testing.T) {
 		`"00281201":{"vr":"OW","InlineBinary":"AQIDBA=="}`,
 		`"00290010":{"vr":"LO","Value":["ACME 1.0"]}`,
 		`"00291011":{"vr":"UN"}`,
+		`"00280120":{"vr":"UN","InlineBinary":"AIA="}`,
 	} {
 		if !strings.Contains(got, s) {
 			t.Errorf("missing %s in\n%s", s, got)
