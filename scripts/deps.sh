@@ -7,8 +7,8 @@ set -euo pipefail
 build=(gcc pkg-config libopenjp2-7-dev libcharls-dev libturbojpeg0-dev libjpeg62-turbo-dev libgdcm-dev)
 # Tests: dcmtk and GDCM as oracles and DICOM peers, Chromium for the pages,
 # PostgreSQL as the second catalog, Orthanc as a real PACS, the Central Test
-# Node (ctn) as a third DICOM implementation.
-testing=(dcmtk libgdcm-tools chromium postgresql orthanc orthanc-dicomweb ctn)
+# Node (ctn) and PixelMed (Java) as more DICOM implementations.
+testing=(dcmtk libgdcm-tools chromium postgresql orthanc orthanc-dicomweb ctn default-jre-headless libpixelmed-java)
 
 want=("${build[@]}")
 if [ "${1:-}" = "--test" ]; then

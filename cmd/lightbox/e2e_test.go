@@ -389,61 +389,76 @@ func TestOrthancStoresToLightbox(t *testing.T) {
 	}
 }
 
-// TestCTNStoresToLightbox has a third DICOM implementation, the Central
-// Test Node's send_image (Debian package ctn), C-STORE files to Lightbox in
-// Explicit VR Little Endian. CTN re-encodes what it sends, and writes
-// Pixel Padding Value with the VR two spaces, which Lightbox once refused;
-// every pixel must still arrive.
-func TestCTNStoresToLightbox(t *testing.T) {
-	if _, err := exec.LookPath("send_image"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("send_image not found (Debian package ctn)")
-		}
-		t.Skip("send_image not found")
-	}
-	data := t.TempDir()
-	admin(t, data, nil, "pacs", "add", "--ae", "CTNSCU", "--host", "127.0.0.1")
-	srv := startServer(t, data, nil, freeAddr(t))
-	host, port, _ := net.SplitHostPort(srv.dimse)
+// TestPeersStoreToLightbox has two more DICOM implementations C-STORE test
+// files to Lightbox: the Central Test Node's send_image (Debian ctn), which
+// re-encodes in Explicit VR Little Endian and writes Pixel Padding Value
+// with the VR two spaces (which Lightbox once refused), and PixelMed's
+// StorageSOPClassSCU (Debian libpixelmed-java, by the DICOM standard's
+// editor), which sends each file as it is. Every pixel must arrive.
+func TestPeersStoreToLightbox(t *testing.T) {
 	files := []string{"ct-signed-implicit-512.dcm", "mr-small.dcm", "cr-chest-monochrome1.dcm", "ct-rle.dcm", "us-palette-rle-10frame.dcm"}
-	for _, f := range files {
-		out, err := exec.Command("send_image", "-a", "CTNSCU", "-c", "LIGHTBOX", "-q", "-r", "-X", "1.2.840.10008.1.2.1",
-			host, port, filepath.Join(serveTestData, f)).CombinedOutput()
-		if err != nil {
-			t.Fatalf("send_image %s: %v\n%s\n%s", f, err, out, srv.out.String())
-		}
-	}
-	srv.stop(t)
-	store, err := storeFlags{data: data}.open(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Catalog.Close()
-	for _, f := range files {
-		want, err := dicom.Open(filepath.Join(serveTestData, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := store.Catalog.GetInstance(context.Background(), want.Meta.SOPInstanceUID)
-		if err != nil {
-			t.Errorf("%s not stored: %v", f, err)
-			continue
-		}
-		if !strings.HasPrefix(in.Source, "dimse:CTNSCU@127.0.0.1") {
-			t.Errorf("%s: source %q", f, in.Source)
-		}
-		checkBlob(t, store, in)
-		got, done, err := store.Open(context.Background(), in)
-		if err != nil {
-			t.Errorf("%s: %v", f, err)
-			continue
-		}
-		a, errA := got.Frame(0)
-		b, errB := want.Frame(0)
-		done()
-		if errA != nil || errB != nil || !slices.Equal(a.Pix, b.Pix) {
-			t.Errorf("%s: frame 1 differs from the file sent (%v, %v)", f, errA, errB)
-		}
+	for _, p := range []struct {
+		name, ae, need string
+		send           func(host, port, file string) *exec.Cmd
+	}{
+		{"ctn", "CTNSCU", "send_image", func(host, port, file string) *exec.Cmd {
+			return exec.Command("send_image", "-a", "CTNSCU", "-c", "LIGHTBOX", "-q", "-r", "-X", "1.2.840.10008.1.2.1", host, port, file)
+		}},
+		{"pixelmed", "PIXELMED", "/usr/share/java/pixelmed.jar", func(host, port, file string) *exec.Cmd {
+			return exec.Command("java", "-cp", "/usr/share/java/pixelmed.jar", "com.pixelmed.network.StorageSOPClassSCU", host, port, "LIGHTBOX", "PIXELMED", file, "0")
+		}},
+	} {
+		t.Run(p.name, func(t *testing.T) {
+			if _, err := exec.LookPath(p.need); err != nil {
+				if _, err := os.Stat(p.need); err != nil {
+					if os.Getenv("CI") != "" {
+						t.Fatalf("%s not found (Debian packages ctn, libpixelmed-java)", p.need)
+					}
+					t.Skipf("%s not found", p.need)
+				}
+			}
+			data := t.TempDir()
+			admin(t, data, nil, "pacs", "add", "--ae", p.ae, "--host", "127.0.0.1")
+			srv := startServer(t, data, nil, freeAddr(t))
+			host, port, _ := net.SplitHostPort(srv.dimse)
+			for _, f := range files {
+				if out, err := p.send(host, port, filepath.Join(serveTestData, f)).CombinedOutput(); err != nil {
+					t.Fatalf("%s %s: %v\n%s\n%s", p.name, f, err, out, srv.out.String())
+				}
+			}
+			srv.stop(t)
+			store, err := storeFlags{data: data}.open(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer store.Catalog.Close()
+			for _, f := range files {
+				want, err := dicom.Open(filepath.Join(serveTestData, f))
+				if err != nil {
+					t.Fatal(err)
+				}
+				in, err := store.Catalog.GetInstance(context.Background(), want.Meta.SOPInstanceUID)
+				if err != nil {
+					t.Errorf("%s not stored: %v\n%s", f, err, srv.out.String())
+					continue
+				}
+				if !strings.HasPrefix(in.Source, "dimse:"+p.ae+"@127.0.0.1") {
+					t.Errorf("%s: source %q", f, in.Source)
+				}
+				checkBlob(t, store, in)
+				got, done, err := store.Open(context.Background(), in)
+				if err != nil {
+					t.Errorf("%s: %v", f, err)
+					continue
+				}
+				a, errA := got.Frame(0)
+				b, errB := want.Frame(0)
+				done()
+				if errA != nil || errB != nil || !slices.Equal(a.Pix, b.Pix) {
+					t.Errorf("%s: frame 1 differs from the file sent (%v, %v)", f, errA, errB)
+				}
+			}
+		})
 	}
 }
 
