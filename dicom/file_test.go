@@ -216,6 +216,30 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
+// TestTrailingZeroPadding: fewer than 8 zero bytes after the last element
+// are padding and are not handed to the header parser, which failed on
+// them; other bytes there are an element header cut short.
+func TestTrailingZeroPadding(t *testing.T) {
+	data, err := os.ReadFile("../testdata/mr-small.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := data[:bytes.Index(data, []byte{0xE0, 0x7F, 0x10, 0x00})]
+	want, err := Parse(bytes.NewReader(head), int64(len(head)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	padded := append(bytes.Clone(head), 0, 0, 0)
+	got, err := Parse(bytes.NewReader(padded), int64(len(padded)))
+	if err != nil || got.Meta.SOPInstanceUID != want.Meta.SOPInstanceUID || len(got.Dataset.Elements) != len(want.Dataset.Elements) {
+		t.Fatalf("zero padding: %v", err)
+	}
+	cut := append(bytes.Clone(head), 0x10, 0, 0)
+	if _, err := Parse(bytes.NewReader(cut), int64(len(cut))); err == nil || !strings.Contains(err.Error(), "into an element header") {
+		t.Errorf("a cut element header: %v", err)
+	}
+}
+
 // TestEveryCut cuts small files, native and encapsulated, at every byte:
 // each cut before the end of the pixel data is refused, or reads as a
 // header without pixel data, which ingest refuses (Lightbox stores
