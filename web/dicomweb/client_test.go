@@ -32,6 +32,7 @@ type clientRun struct {
 	SHA256             string
 	Frames             []int
 	Rendered           []int
+	Thumbnail          []int
 	SeriesInstances    int
 }
 
@@ -39,7 +40,7 @@ type clientRun struct {
 // finds them by QIDO-RS at every level, and reads each back by WADO-RS:
 // metadata, the instance (byte for byte), its first frame (native samples
 // of the right length, decoded from JPEG where it is stored so), a
-// rendered JPEG, and its whole series.
+// rendered JPEG, a thumbnail, and its whole series.
 func TestDicomwebClient(t *testing.T) {
 	bin := chromium.Find(t)
 	js := npm.File(t, clientPkg, clientVersion, clientIntegrity, "package/build/dicomweb-client.js")
@@ -103,6 +104,8 @@ func TestDicomwebClient(t *testing.T) {
 			t.Errorf("%s: frame 1 is %v bytes, want %d", name, run.Frames, im.Rows*im.Columns*im.SamplesPerPixel*im.BitsAllocated/8)
 		case len(run.Rendered) != 2 || run.Rendered[0] != 0xFF || run.Rendered[1] != 0xD8:
 			t.Errorf("%s: rendered starts %v, not a JPEG", name, run.Rendered)
+		case len(run.Thumbnail) != 2 || run.Thumbnail[0] != 0xFF || run.Thumbnail[1] != 0xD8:
+			t.Errorf("%s: thumbnail starts %v, not a JPEG", name, run.Thumbnail)
 		case run.SeriesInstances != 1:
 			t.Errorf("%s: its series came back with %d instances", name, run.SeriesInstances)
 		}
@@ -132,6 +135,7 @@ const clientScript = `(async () => {
 				const inst = await c.retrieveInstance(ids);
 				const frames = await c.retrieveInstanceFrames({...ids, frameNumbers: [1]});
 				const jpeg = first(await c.retrieveInstanceRendered({...ids, mediaTypes: [{mediaType: "image/jpeg"}]}));
+				const thumb = first(await c.retrieveInstanceThumbnail({...ids, mediaTypes: [{mediaType: "image/jpeg"}]}));
 				const series = await c.retrieveSeries({studyInstanceUID, seriesInstanceUID});
 				runs.push({
 					Study: studyInstanceUID, Series: seriesInstanceUID, SOP: sopInstanceUID,
@@ -139,6 +143,7 @@ const clientScript = `(async () => {
 					SHA256: await sha256(inst),
 					Frames: frames.map(f => f.byteLength),
 					Rendered: Array.from(new Uint8Array(jpeg, 0, 2)),
+					Thumbnail: Array.from(new Uint8Array(thumb, 0, 2)),
 					SeriesInstances: series.length,
 				});
 			}

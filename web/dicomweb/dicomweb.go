@@ -111,6 +111,10 @@ func (s *server) routes() http.Handler {
 	r.Get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}", s.frames)
 	r.Get("/studies/{study}/series/{series}/instances/{instance}/rendered", s.rendered)
 	r.Get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/rendered", s.rendered)
+	r.Get("/studies/{study}/thumbnail", s.thumbnail)
+	r.Get("/studies/{study}/series/{series}/thumbnail", s.thumbnail)
+	r.Get("/studies/{study}/series/{series}/instances/{instance}/thumbnail", s.thumbnail)
+	r.Get("/studies/{study}/series/{series}/instances/{instance}/frames/{frames}/thumbnail", s.thumbnail)
 	return r
 }
 

@@ -170,3 +170,75 @@ func requestFault(err error) bool {
 	}
 	return false
 }
+
+// thumbnailSide bounds a thumbnail when the request names no viewport.
+const thumbnailSide = 128
+
+// thumbnail answers the thumbnail resources of a study, series, instance
+// or frame (PS3.18 10.4.4, Supplement 203): a rendered picture the server
+// chooses. Here it is the middle frame of the middle instance with pixels
+// of the first series, or of the instance or the frame named, fitted
+// within 128×128 unless a viewport says otherwise, and never enlarged.
+func (s *server) thumbnail(w http.ResponseWriter, r *http.Request) {
+	rr, err := parseRender(r.Header.Get("Accept"), r.URL.Query())
+	if errors.Is(err, errNotAcceptable) {
+		httpError(w, http.StatusNotAcceptable, err.Error())
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	rr.view.Upscale = false
+	if r.URL.Query().Get("viewport") == "" {
+		rr.view.MaxW, rr.view.MaxH = thumbnailSide, thumbnailSide
+	}
+	ins, ok := s.instances(w, r)
+	if !ok {
+		return
+	}
+	var pick []storage.Instance // the first series' instances with pixels, in order
+	for _, in := range ins {
+		if in.NumberOfFrames > 0 && (len(pick) == 0 || in.SeriesInstanceUID == pick[0].SeriesInstanceUID) {
+			pick = append(pick, in)
+		}
+	}
+	if len(pick) == 0 {
+		httpError(w, http.StatusNotAcceptable, "nothing here has pixel data to show")
+		return
+	}
+	in := pick[len(pick)/2]
+	frame := in.NumberOfFrames / 2
+	if fs := chi.URLParam(r, "frames"); fs != "" {
+		list, err := frameList(fs, in.NumberOfFrames)
+		switch {
+		case errors.Is(err, dicom.ErrNoFrame):
+			httpError(w, http.StatusNotFound, err.Error())
+			return
+		case err != nil:
+			httpError(w, http.StatusBadRequest, err.Error())
+			return
+		case len(list) != 1:
+			httpError(w, http.StatusBadRequest, "a frame thumbnail names one frame")
+			return
+		}
+		frame = list[0] - 1
+	}
+	if err := s.acquire(r.Context()); err != nil {
+		return
+	}
+	body, err := s.render1(r, in, frame, rr)
+	s.release()
+	if err != nil {
+		if requestFault(err) {
+			httpError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "dicom: "))
+			return
+		}
+		s.serverError(w, r, err)
+		return
+	}
+	w.Header().Set("Content-Type", rr.format)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	w.Write(body)
+}

@@ -3,12 +3,16 @@ package dicomweb
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"image"
 	_ "image/jpeg"
 	_ "image/png"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,4 +144,100 @@ func decodeImage(t *testing.T, name string, resp *http.Response, format string) 
 		return nil
 	}
 	return img
+}
+
+// TestThumbnail: a series' thumbnail is its middle instance's, an
+// instance's is its middle frame rendered within 128×128, a frame's is that
+// frame; a small image is not enlarged, and a viewport is honoured.
+func TestThumbnail(t *testing.T) {
+	if _, err := exec.LookPath("dcmodify"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("dcmodify (Debian package dcmtk) is needed")
+		}
+		t.Skip("dcmodify not installed")
+	}
+	ts := newTestServer(t, newStore(t), false)
+	get := func(path string, hdr ...string) []byte {
+		t.Helper()
+		resp := ts.do(t, "GET", path, nil, hdr...)
+		b := readAll(t, resp)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, resp.StatusCode, b)
+		}
+		return b
+	}
+	// A series of three CT slices that render differently (their windows
+	// differ), numbered 1 to 3, and two more files of other studies.
+	ct, err := os.ReadFile("../../testdata/ct-signed-implicit-512.dcm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var parts []part
+	for i, wc := range []string{"40", "300", "-600"} {
+		p := filepath.Join(dir, fmt.Sprintf("ct%d.dcm", i))
+		if err := os.WriteFile(p, ct, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("dcmodify", "-nb", "-q",
+			"-m", fmt.Sprintf("(0008,0018)=1.2.826.0.1.3680043.9.7433.3.%d", i+1),
+			"-m", fmt.Sprintf("(0020,0013)=%d", i+1),
+			"-i", "(0028,1050)="+wc, "-i", "(0028,1051)=400", p).CombinedOutput(); err != nil {
+			t.Fatalf("dcmodify: %v %s", err, out)
+		}
+		b, _ := os.ReadFile(p)
+		parts = append(parts, part{"application/dicom", b})
+	}
+	var xa, mr testFile
+	for _, f := range testFiles(t) {
+		switch filepath.Base(f.path) {
+		case "xa-jpeg-baseline-96frame.dcm":
+			xa = f
+		case "mr-small.dcm":
+			mr = f
+		}
+	}
+	parts = append(parts, part{"application/dicom", xa.bytes}, part{"application/dicom", mr.bytes})
+	ts.stow(t, "/studies", parts)
+
+	f, err := dicom.Parse(bytes.NewReader(ct), int64(len(ct)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := "/studies/" + f.Meta.Study.InstanceUID + "/series/" + f.Meta.Series.InstanceUID
+	middle := series + "/instances/1.2.826.0.1.3680043.9.7433.3.2"
+	want := get(middle+"/rendered?viewport=128,128", "Accept", "image/jpeg")
+	for _, path := range []string{series + "/thumbnail", "/studies/" + f.Meta.Study.InstanceUID + "/thumbnail", middle + "/thumbnail"} {
+		if got := get(path, "Accept", "image/jpeg"); !bytes.Equal(got, want) {
+			t.Errorf("%s is not the middle slice's 128×128 rendering", path)
+		}
+	}
+	if bytes.Equal(get(series+"/instances/1.2.826.0.1.3680043.9.7433.3.1/thumbnail", "Accept", "image/jpeg"), want) {
+		t.Error("the slices render alike: the test cannot tell them apart")
+	}
+	// A multi-frame instance: its middle frame, 49 of 96.
+	if got, want := get(instancePath(xa.meta)+"/thumbnail"), get(instancePath(xa.meta)+"/frames/49/rendered?viewport=128,128"); !bytes.Equal(got, want) {
+		t.Error("the XA thumbnail is not frame 49")
+	}
+	if got, want := get(instancePath(xa.meta)+"/frames/3/thumbnail"), get(instancePath(xa.meta)+"/frames/3/rendered?viewport=128,128"); !bytes.Equal(got, want) {
+		t.Error("the frame 3 thumbnail is not frame 3")
+	}
+	for _, c := range []struct {
+		path string
+		side int
+	}{
+		{instancePath(mr.meta) + "/thumbnail", 64}, // 64×64: not enlarged
+		{instancePath(xa.meta) + "/thumbnail?viewport=32,32", 32},
+	} {
+		resp := ts.do(t, "GET", c.path, nil, "Accept", "image/png")
+		img := decodeImage(t, c.path, resp, "png")
+		if img != nil && max(img.Bounds().Dx(), img.Bounds().Dy()) != c.side {
+			t.Errorf("%s: %v, want %d on the long side", c.path, img.Bounds(), c.side)
+		}
+	}
+	resp := ts.do(t, "GET", instancePath(xa.meta)+"/frames/97/thumbnail", nil)
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("frame 97 of 96: %d", resp.StatusCode)
+	}
 }
