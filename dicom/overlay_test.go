@@ -1,6 +1,8 @@
 package dicom
 
 import (
+	"bytes"
+	"image"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -63,5 +65,61 @@ func TestOverlayOracle(t *testing.T) {
 			}
 			oracleVariant(t, oracleFile{"with overlay " + c.group, path})
 		})
+	}
+}
+
+// TestOverlaysOf reads only planes that can be drawn, and draws only
+// graphics: a short bitmap, overlay bits in Pixel Data (Overlay Bits
+// Allocated 16) and a region of interest leave the image as it is.
+func TestOverlaysOf(t *testing.T) {
+	plane := func(group uint16, typ string, bitsAllocated uint16, data []byte) []byte {
+		var b []byte
+		b = append(b, elem(group, 0x0010, "US", us(2))...)
+		b = append(b, elem(group, 0x0011, "US", us(4))...)
+		b = append(b, elem(group, 0x0040, "CS", str(typ))...)
+		b = append(b, elem(group, 0x0050, "SS", append(us(1), us(2)...))...)
+		b = append(b, elem(group, 0x0100, "US", us(bitsAllocated))...)
+		b = append(b, elem(group, 0x0102, "US", us(0))...)
+		return append(b, elem(group, 0x3000, "OW", data)...)
+	}
+	file := append(synthetic(4, 4, 1), plane(0x6000, "G", 1, []byte{0x0F, 0x00})...)
+	file = append(file, plane(0x6002, "G", 1, nil)...)                 // no bits at all
+	file = append(file, plane(0x6004, "G", 16, []byte{0xFF, 0xFF})...) // in Pixel Data: retired
+	file = append(file, plane(0x6006, "R", 1, []byte{0x0F, 0x00})...)
+	file = append(file, pixelHeader(32)...)
+	file = append(file, make([]byte, 32)...)
+	f, err := Parse(bytes.NewReader(file), int64(len(file)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groups []uint16
+	for _, o := range f.Meta.Image.Overlays {
+		groups = append(groups, o.Group)
+	}
+	if len(groups) != 2 || groups[0] != 0x6000 || groups[1] != 0x6006 {
+		t.Fatalf("overlays %x, want 6000 and 6006", groups)
+	}
+	fr, err := f.Frame(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := Render(&f.Meta, fr, View{Window: WindowExplicit, Center: 1000, Width: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := img.(*image.Gray)
+	// 2×4 bits, 1111 then 0000, at row 1, column 2 (from 1): the first
+	// overlay row covers columns 2 to 4 of the 4-wide image, the second
+	// row is empty; the ROI draws nothing.
+	for y := 0; y < 4; y++ {
+		for x := 0; x < 4; x++ {
+			want := uint8(0)
+			if y == 0 && x >= 1 {
+				want = 0xFF
+			}
+			if got := g.GrayAt(x, y).Y; got != want {
+				t.Errorf("pixel (%d,%d) = %d, want %d", x, y, got, want)
+			}
+		}
 	}
 }
