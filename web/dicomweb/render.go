@@ -85,13 +85,8 @@ var errNotAcceptable = errors.New("rendered images are served as image/jpeg or i
 // through the DICOM core's display pipeline, encoded as JPEG or PNG. An
 // instance renders its first frame.
 func (s *server) rendered(w http.ResponseWriter, r *http.Request) {
-	rr, err := parseRender(r.Header.Get("Accept"), r.URL.Query())
-	if errors.Is(err, errNotAcceptable) {
-		httpError(w, http.StatusNotAcceptable, err.Error())
-		return
-	}
-	if err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
+	rr, ok := renderRequest(w, r)
+	if !ok {
 		return
 	}
 	in, ok := s.instance(w, r)
@@ -102,7 +97,27 @@ func (s *server) rendered(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotAcceptable, "the instance has no pixel data to render")
 		return
 	}
-	n := 1
+	s.serveRendered(w, r, rr, in, 0)
+}
+
+// renderRequest parses a rendered or thumbnail request, answering 406 or
+// 400 when it cannot be served.
+func renderRequest(w http.ResponseWriter, r *http.Request) (renderReq, bool) {
+	rr, err := parseRender(r.Header.Get("Accept"), r.URL.Query())
+	if errors.Is(err, errNotAcceptable) {
+		httpError(w, http.StatusNotAcceptable, err.Error())
+		return rr, false
+	}
+	if err != nil {
+		httpError(w, http.StatusBadRequest, err.Error())
+		return rr, false
+	}
+	return rr, true
+}
+
+// serveRendered renders frame i (from 0) of in, or the one frame the path
+// names, and writes the picture.
+func (s *server) serveRendered(w http.ResponseWriter, r *http.Request, rr renderReq, in storage.Instance, i int) {
 	if fs := chi.URLParam(r, "frames"); fs != "" {
 		list, err := frameList(fs, in.NumberOfFrames)
 		switch {
@@ -113,15 +128,15 @@ func (s *server) rendered(w http.ResponseWriter, r *http.Request) {
 			httpError(w, http.StatusBadRequest, err.Error())
 			return
 		case len(list) != 1:
-			httpError(w, http.StatusBadRequest, "a rendered frame request names one frame")
+			httpError(w, http.StatusBadRequest, "a rendered frame or its thumbnail names one frame")
 			return
 		}
-		n = list[0]
+		i = list[0] - 1
 	}
 	if err := s.acquire(r.Context()); err != nil {
 		return
 	}
-	body, err := s.render1(r, in, n-1, rr)
+	body, err := s.render1(r, in, i, rr)
 	s.release()
 	if err != nil {
 		if requestFault(err) {
@@ -180,13 +195,8 @@ const thumbnailSide = 128
 // of the first series, or of the instance or the frame named, fitted
 // within 128×128 unless a viewport says otherwise, and never enlarged.
 func (s *server) thumbnail(w http.ResponseWriter, r *http.Request) {
-	rr, err := parseRender(r.Header.Get("Accept"), r.URL.Query())
-	if errors.Is(err, errNotAcceptable) {
-		httpError(w, http.StatusNotAcceptable, err.Error())
-		return
-	}
-	if err != nil {
-		httpError(w, http.StatusBadRequest, err.Error())
+	rr, ok := renderRequest(w, r)
+	if !ok {
 		return
 	}
 	rr.view.Upscale = false
@@ -208,37 +218,5 @@ func (s *server) thumbnail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := pick[len(pick)/2]
-	frame := in.NumberOfFrames / 2
-	if fs := chi.URLParam(r, "frames"); fs != "" {
-		list, err := frameList(fs, in.NumberOfFrames)
-		switch {
-		case errors.Is(err, dicom.ErrNoFrame):
-			httpError(w, http.StatusNotFound, err.Error())
-			return
-		case err != nil:
-			httpError(w, http.StatusBadRequest, err.Error())
-			return
-		case len(list) != 1:
-			httpError(w, http.StatusBadRequest, "a frame thumbnail names one frame")
-			return
-		}
-		frame = list[0] - 1
-	}
-	if err := s.acquire(r.Context()); err != nil {
-		return
-	}
-	body, err := s.render1(r, in, frame, rr)
-	s.release()
-	if err != nil {
-		if requestFault(err) {
-			httpError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), "dicom: "))
-			return
-		}
-		s.serverError(w, r, err)
-		return
-	}
-	w.Header().Set("Content-Type", rr.format)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	w.Write(body)
+	s.serveRendered(w, r, rr, in, in.NumberOfFrames/2)
 }
