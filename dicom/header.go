@@ -59,6 +59,11 @@ func (es elems) strs(t tag.Tag) []string {
 // dictionary knows its VR (PS3.5 6.2.2 lets a reader use the dictionary).
 func unknownVR(e *dcm.Element, v []byte) []string {
 	info, err := tag.Find(e.Tag)
+	if err != nil && e.Tag.Group&0xFF01 == 0x6000 {
+		// The overlay groups 6000-601E repeat (PS3.5 7.6); the dictionary
+		// names only the first.
+		info, err = tag.Find(tag.Tag{Group: 0x6000, Element: e.Tag.Element})
+	}
 	if err != nil || len(info.VRs) == 0 {
 		return nil
 	}

@@ -1,12 +1,8 @@
 package dicom
 
 import (
-	"encoding/binary"
 	"image"
-	"strconv"
-	"strings"
 
-	dcm "github.com/suyashkumar/dicom"
 	"github.com/suyashkumar/dicom/pkg/tag"
 )
 
@@ -34,92 +30,32 @@ type Overlay struct {
 func overlaysOf(ds elems) []Overlay {
 	var out []Overlay
 	for g := uint16(0x6000); g <= 0x601E; g += 2 {
-		data := ds.find(tag.Tag{Group: g, Element: 0x3000})
+		at := func(e uint16) tag.Tag { return tag.Tag{Group: g, Element: e} }
+		data := ds.find(at(0x3000))
 		if data == nil {
 			continue
 		}
-		num := func(e uint16, def int) int {
-			el := ds.find(tag.Tag{Group: g, Element: e})
-			if el == nil || el.Value == nil {
-				return def
-			}
-			return overlayInts(el, def)[0]
-		}
 		o := Overlay{
 			Group:       g,
-			Rows:        num(0x0010, 0),
-			Columns:     num(0x0011, 0),
-			Type:        overlayStr(ds, tag.Tag{Group: g, Element: 0x0040}),
-			Frames:      max(1, num(0x0015, 1)),
-			FrameOrigin: max(1, num(0x0051, 1)),
-			Description: overlayStr(ds, tag.Tag{Group: g, Element: 0x0022}),
+			Rows:        ds.integer(at(0x0010), 0),
+			Columns:     ds.integer(at(0x0011), 0),
+			Type:        ds.str(at(0x0040)),
+			Frames:      max(1, ds.integer(at(0x0015), 1)),
+			FrameOrigin: max(1, ds.integer(at(0x0051), 1)),
+			Description: ds.str(at(0x0022)),
 		}
-		if el := ds.find(tag.Tag{Group: g, Element: 0x0050}); el != nil && el.Value != nil {
-			if v := overlayInts(el, 1); len(v) >= 2 {
-				o.Origin = [2]int{v[0], v[1]}
-			}
+		if v := ds.ints(at(0x0050)); len(v) >= 2 {
+			o.Origin = [2]int{v[0], v[1]}
 		}
 		b, _ := data.Value.GetValue().([]byte)
 		o.Data = b
 		need := (int64(o.Rows)*int64(o.Columns)*int64(o.Frames) + 7) / 8
-		if o.Rows <= 0 || o.Columns <= 0 || num(0x0100, 1) != 1 || num(0x0102, 0) != 0 || int64(len(b)) < need {
+		if o.Rows <= 0 || o.Columns <= 0 || ds.integer(at(0x0100), 1) != 1 || ds.integer(at(0x0102), 0) != 0 || int64(len(b)) < need {
 			continue
 		}
 		out = append(out, o)
 	}
 	return out
-}
-
-// overlayStr reads a text value, also as the bytes of an implicit VR
-// file's repeating group, which the header parser cannot name.
-func overlayStr(ds elems, t tag.Tag) string {
-	if el := ds.find(t); el != nil && el.Value != nil {
-		if b, ok := el.Value.GetValue().([]byte); ok {
-			return strings.TrimRight(strings.TrimSpace(string(b)), "\x00")
-		}
-	}
-	return strings.TrimSpace(ds.str(t))
-}
-
-// overlayInts reads US, SS and IS values, also when an implicit VR file
-// left the repeating group's VR to the reader (UN: little endian binary,
-// signed for Overlay Origin; text for Number of Frames in Overlay).
-func overlayInts(el *dcm.Element, def int) []int {
-	switch v := el.Value.GetValue().(type) {
-	case []int:
-		if len(v) > 0 {
-			return v
-		}
-	case []byte:
-		if el.Tag.Element == 0x0015 { // Number of Frames in Overlay is IS: text
-			if n, err := strconv.Atoi(strings.TrimRight(strings.TrimSpace(string(v)), "\x00")); err == nil {
-				return []int{n}
-			}
-			return []int{def}
-		}
-		var out []int
-		for i := 0; i+1 < len(v); i += 2 {
-			n := int(binary.LittleEndian.Uint16(v[i:]))
-			if el.Tag.Element == 0x0050 {
-				n = int(int16(n))
-			}
-			out = append(out, n)
-		}
-		if len(out) > 0 {
-			return out
-		}
-	case []string:
-		var out []int
-		for _, s := range v {
-			if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
-				out = append(out, n)
-			}
-		}
-		if len(out) > 0 {
-			return out
-		}
-	}
-	return []int{def}
 }
 
 // drawOverlays draws the graphics overlays that cover frame (from 0) over
