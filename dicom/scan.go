@@ -139,7 +139,7 @@ func (s *scanner) element(off int64) (header, error) {
 		return h, nil
 	}
 	h.vr = string(b[4:6])
-	if _, ok := knownVRs[h.vr]; !ok {
+	if !KnownVR(h.vr) {
 		// Some writers put two spaces where they could not choose between
 		// US and SS (Pixel Padding Value). dcmtk reads such a VR with a
 		// 2-byte length, and the header parser does too.
@@ -568,7 +568,7 @@ func (s *scanner) nativeSyntax(off int64) (string, error) {
 	if err != nil {
 		return "", errors.New("no data set to tell its encoding from")
 	}
-	if _, ok := knownVRs[string(head[4:6])]; ok {
+	if KnownVR(string(head[4:6])) {
 		return "1.2.840.10008.1.2.1", nil
 	}
 	return "1.2.840.10008.1.2", nil

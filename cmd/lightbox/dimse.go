@@ -28,13 +28,12 @@ func storeHandler(store *storage.Store, log *slog.Logger) dimse.StoreHandler {
 		res, err := store.IngestDataset(ctx, meta, req.Data, "dimse:"+req.CallingAE+"@"+host)
 		status, comment := dimseStatus(res, err)
 		// UIDs only: never patient data in the logs.
+		attrs := []any{"calling_ae", req.CallingAE, "remote", host, "sop_instance", req.SOPInstanceUID, "status", status.String()}
 		switch {
 		case err != nil:
-			log.Warn("c-store not kept", "calling_ae", req.CallingAE, "remote", host, "sop_instance", req.SOPInstanceUID,
-				"status", status.String(), "err", err)
+			log.Warn("c-store not kept", append(attrs, "err", err)...)
 		case res.Outcome == storage.Conflict:
-			log.Warn("c-store not kept", "calling_ae", req.CallingAE, "remote", host, "sop_instance", req.SOPInstanceUID,
-				"status", status.String(), "outcome", res.Outcome.String())
+			log.Warn("c-store not kept", append(attrs, "outcome", res.Outcome.String())...)
 		}
 		return status, comment
 	}
