@@ -29,12 +29,14 @@ type Overlay struct {
 // stop the image from showing.
 func overlaysOf(ds elems) []Overlay {
 	var out []Overlay
-	for g := uint16(0x6000); g <= 0x601E; g += 2 {
-		at := func(e uint16) tag.Tag { return tag.Tag{Group: g, Element: e} }
-		data := ds.find(at(0x3000))
-		if data == nil {
+	for _, data := range ds {
+		// One pass over the header finds the planes: ingest parses every
+		// instance, and most have none.
+		g := data.Tag.Group
+		if g&0xFF01 != 0x6000 || data.Tag.Element != 0x3000 || data.Value == nil {
 			continue
 		}
+		at := func(e uint16) tag.Tag { return tag.Tag{Group: g, Element: e} }
 		o := Overlay{
 			Group:       g,
 			Rows:        ds.integer(at(0x0010), 0),
