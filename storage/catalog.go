@@ -76,9 +76,11 @@ type Instance struct {
 	Columns           int
 	TransferSyntaxUID string
 
-	Size       int64    // bytes of the stored Part 10 file
-	SHA256     [32]byte // of those bytes
-	BlobKey    string   // where they are in the blob store
+	Size int64 // bytes of the stored Part 10 file
+	// CRC32C is the CRC-32C (Castagnoli) of those bytes, for fixity
+	// checks; nil for instances stored before Lightbox kept it.
+	CRC32C     *uint32
+	BlobKey    string // where they are in the blob store
 	ReceivedAt time.Time
 	Source     string // "dimse:AE@ip", "stow:token-name", "upload:user", "import"
 }

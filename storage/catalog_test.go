@@ -2,9 +2,9 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -86,7 +86,7 @@ func testInstance(study, series, inst int) Instance {
 		Columns:           512,
 		TransferSyntaxUID: "1.2.840.10008.1.2.1",
 		Size:              1000 + int64(inst),
-		SHA256:            sha256.Sum256([]byte(sop)),
+		CRC32C:            crcOf([]byte(sop)),
 		BlobKey:           BlobKey(sop) + "-0.dcm",
 		Source:            "import",
 	}
@@ -104,7 +104,7 @@ func qidoFixture() []Instance {
 			in.SOPInstanceUID = fmt.Sprintf("%s.%d", se.SeriesInstanceUID, i)
 			in.InstanceNumber = intp(i)
 			in.BlobKey = BlobKey(in.SOPInstanceUID) + "-0.dcm"
-			in.SHA256 = sha256.Sum256([]byte(in.SOPInstanceUID))
+			in.CRC32C = crcOf([]byte(in.SOPInstanceUID))
 			if mod != nil {
 				mod(&in)
 			}
@@ -242,7 +242,7 @@ func TestCatalogDuplicateKeepsFirst(t *testing.T) {
 			t.Fatal(err)
 		}
 		second := testInstance(1, 1, 1)
-		second.SHA256 = sha256.Sum256([]byte("other bytes"))
+		second.CRC32C = crcOf([]byte("other bytes"))
 		second.BlobKey = "other"
 		second.Size = 5
 		got, err := c.PutInstance(ctx, second, nil)
@@ -276,7 +276,7 @@ func TestCatalogConcurrentSameUID(t *testing.T) {
 				defer wg.Done()
 				in := testInstance(1, 1, 1)
 				in.BlobKey = fmt.Sprintf("%s-%d.dcm", BlobKey(in.SOPInstanceUID), i)
-				in.SHA256 = sha256.Sum256([]byte{byte(i)})
+				in.CRC32C = crcOf([]byte{byte(i)})
 				<-start
 				results[i], errs[i] = c.PutInstance(ctx, in, nil)
 			}()
@@ -298,7 +298,7 @@ func TestCatalogConcurrentSameUID(t *testing.T) {
 			t.Fatal("no put succeeded")
 		}
 		for i := range errs {
-			if results[i].BlobKey != results[winner].BlobKey || results[i].SHA256 != results[winner].SHA256 {
+			if results[i].BlobKey != results[winner].BlobKey || *results[i].CRC32C != *results[winner].CRC32C {
 				t.Errorf("put %d was told the stored copy is %s, it is %s", i, results[i].BlobKey, results[winner].BlobKey)
 			}
 		}
@@ -667,4 +667,10 @@ func TestOpenCatalog(t *testing.T) {
 			t.Errorf("OpenCatalog(%q, \"\") succeeded", u)
 		}
 	}
+}
+
+// crcOf is b's CRC-32C, as the catalog keeps it.
+func crcOf(b []byte) *uint32 {
+	c := crc32.Checksum(b, castagnoli)
+	return &c
 }

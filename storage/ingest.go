@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -105,7 +106,8 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 			early <- lookup{in, err}
 		}()
 	}
-	tmp, size, sum, err := s.spool(meta, r)
+	_, disk := s.Blobs.(*Disk)
+	tmp, size, crc, err := s.spool(meta, r, disk)
 	if err != nil {
 		return Result{}, err
 	}
@@ -127,13 +129,13 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 		// Part 10 file, with the meta group written in front as for DIMSE.
 		blob.finish()
 		m := f.Meta
-		part10, psize, psum, err := s.spool(&dicom.FileMeta{TransferSyntaxUID: m.TransferSyntaxUID, SOPClassUID: m.SOPClassUID, SOPInstanceUID: m.SOPInstanceUID}, io.NewSectionReader(tmp, 0, size))
+		part10, psize, pcrc, err := s.spool(&dicom.FileMeta{TransferSyntaxUID: m.TransferSyntaxUID, SOPClassUID: m.SOPClassUID, SOPInstanceUID: m.SOPInstanceUID}, io.NewSectionReader(tmp, 0, size), disk)
 		if err != nil {
 			return Result{}, err
 		}
 		tmp.Close()
 		os.Remove(tmp.Name())
-		tmp, size, sum = part10, psize, psum
+		tmp, size, crc = part10, psize, pcrc
 		blob = s.startPlace(ctx, tmp, size)
 		if f, err = dicom.ParseMeta(tmp, size); err != nil {
 			return Result{}, fmt.Errorf("%w: %v", ErrBadInstance, err)
@@ -143,7 +145,7 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 	if err != nil {
 		return Result{Instance: in}, err
 	}
-	in.Size, in.SHA256, in.Source = size, sum, source
+	in.Size, in.CRC32C, in.Source = size, &crc, source
 	var old Instance
 	if early != nil {
 		// record has checked that the data set is the instance named.
@@ -156,7 +158,7 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
 	}
 	if old.SOPInstanceUID != "" {
-		return compare(old, in.SHA256), nil
+		return s.compare(ctx, old, tmp, size, crc)
 	}
 	// The rows are written while the blob is put in place, and committed
 	// only once it is durable.
@@ -170,7 +172,7 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 			if blob.wait() == nil && stored.BlobKey != in.BlobKey {
 				s.Blobs.Delete(context.WithoutCancel(ctx), in.BlobKey)
 			}
-			return compare(stored, in.SHA256), nil
+			return s.compare(ctx, stored, tmp, size, crc)
 		}
 		// The row may or may not have been written (a commit can fail
 		// after it took effect); the blob stays for the orphan scan,
@@ -185,11 +187,55 @@ type lookup struct {
 	err error
 }
 
-func compare(old Instance, sum [32]byte) Result {
-	if old.SHA256 == sum {
-		return Result{Outcome: Duplicate, Instance: old}
+// compare tells a resend of the stored instance old from another copy
+// under its SOP Instance UID, the new one being the size bytes of tmp:
+// by their sizes and checksums when these differ, else byte for byte
+// against the stored blob, so that a copy that differs is never taken
+// for a resend, whatever the checksum.
+func (s *Store) compare(ctx context.Context, old Instance, tmp *os.File, size int64, crc uint32) (Result, error) {
+	if old.Size != size || old.CRC32C != nil && *old.CRC32C != crc {
+		return Result{Outcome: Conflict, Instance: old}, nil
 	}
-	return Result{Outcome: Conflict, Instance: old}
+	rc, err := s.Blobs.Get(ctx, old.BlobKey)
+	if err != nil {
+		return Result{}, fmt.Errorf("ingest %s: compare with the stored copy: %w", old.SOPInstanceUID, err)
+	}
+	defer rc.Close()
+	same, err := sameBytes(rc, io.NewSectionReader(tmp, 0, size))
+	if err != nil {
+		return Result{}, fmt.Errorf("ingest %s: compare with the stored copy: %w", old.SOPInstanceUID, err)
+	}
+	if same {
+		return Result{Outcome: Duplicate, Instance: old}, nil
+	}
+	return Result{Outcome: Conflict, Instance: old}, nil
+}
+
+// sameBytes reports whether a and b read the same bytes to their ends.
+func sameBytes(a, b io.Reader) (bool, error) {
+	ba, bb := copyBufs.Get().(*[]byte), copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(ba)
+	defer copyBufs.Put(bb)
+	for {
+		na, errA := io.ReadFull(a, *ba)
+		if errA != nil && errA != io.EOF && errA != io.ErrUnexpectedEOF {
+			return false, errA
+		}
+		nb, errB := io.ReadFull(b, (*bb)[:na])
+		if errB != nil && errB != io.EOF && errB != io.ErrUnexpectedEOF {
+			return false, errB
+		}
+		if nb != na || !bytes.Equal((*ba)[:na], (*bb)[:nb]) {
+			return false, nil
+		}
+		if errA != nil { // a has ended: so must b
+			n, err := io.ReadFull(b, (*bb)[:1])
+			if err != nil && err != io.EOF {
+				return false, err
+			}
+			return n == 0, nil
+		}
+	}
 }
 
 // record fills a catalog record from the parsed header and checks it

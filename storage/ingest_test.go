@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +13,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"lightbox/dicom"
@@ -102,29 +104,137 @@ func TestIngestEveryFile(t *testing.T) {
 	})
 }
 
-// TestIngestConflictKeepsFirst sends a second copy of an instance with
-// other bytes: the first stays, the answer says conflict.
+// TestIngestConflictKeepsFirst sends second copies of an instance with
+// other bytes: the first stays, the answer says conflict. One copy has
+// the same size and the same CRC-32C as the first (four bytes forged to
+// make it so): only comparing the bytes tells it from a resend.
 func TestIngestConflictKeepsFirst(t *testing.T) {
-	forEachStore(t, func(t *testing.T, s *Store) {
-		ctx := context.Background()
-		raw, _ := os.ReadFile("../testdata/mr-small.dcm")
-		first, err := s.Ingest(ctx, bytes.NewReader(raw), "a", Expect{})
-		if err != nil {
-			t.Fatal(err)
+	raw, _ := os.ReadFile("../testdata/mr-small.dcm")
+	changed := bytes.Clone(raw)
+	changed[len(changed)-300] ^= 0xFF // a pixel
+	forged := forgeCRC(t, changed, raw, len(raw)-200)
+	longer := append(bytes.Clone(raw), 0, 0) // trailing padding: same pixels, other bytes
+	for name, other := range map[string][]byte{"a pixel": changed, "same CRC-32C": forged, "padded": longer} {
+		t.Run(name, func(t *testing.T) {
+			forEachStore(t, func(t *testing.T, s *Store) {
+				ctx := context.Background()
+				first, err := s.Ingest(ctx, bytes.NewReader(raw), "a", Expect{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := s.Ingest(ctx, bytes.NewReader(other), "b", Expect{})
+				if err != nil || res.Outcome != Conflict {
+					t.Fatalf("outcome %v, %v; want conflict", res.Outcome, err)
+				}
+				if res.Instance.BlobKey != first.Instance.BlobKey || res.Instance.Source != "a" {
+					t.Error("the first copy was not kept")
+				}
+				if again, err := s.Ingest(ctx, bytes.NewReader(raw), "c", Expect{}); err != nil || again.Outcome != Duplicate {
+					t.Errorf("the first copy again: %v, %v; want duplicate", again.Outcome, err)
+				}
+				if n := blobCount(t, s); n != 1 {
+					t.Errorf("%d blobs, want 1", n)
+				}
+			})
+		})
+	}
+}
+
+// forgeCRC returns b with the four bytes at at changed so that its CRC-32C
+// is that of want (of the same length). CRC is linear over GF(2): the 32
+// bits at at contribute independent vectors to the checksum (a CRC-32
+// detects every burst of 32 bits or fewer), so some subset of them makes
+// up any difference; Gaussian elimination finds it.
+func forgeCRC(t *testing.T, b, want []byte, at int) []byte {
+	t.Helper()
+	out := bytes.Clone(b)
+	crc := func(p []byte) uint32 { return crc32.Checksum(p, castagnoli) }
+	base := crc(out)
+	type vec struct{ effect, bits uint32 }
+	var basis []vec
+	for j := range 32 {
+		out[at+j/8] ^= 1 << (j % 8)
+		basis = append(basis, vec{crc(out) ^ base, 1 << j})
+		out[at+j/8] ^= 1 << (j % 8)
+	}
+	target := vec{base ^ crc(want), 0}
+	for bit := 31; bit >= 0; bit-- {
+		p := -1
+		for i := range basis {
+			if basis[i].effect>>bit&1 == 1 {
+				p = i
+				break
+			}
 		}
-		changed := bytes.Clone(raw)
-		changed[len(changed)-300] ^= 0xFF // a pixel
-		res, err := s.Ingest(ctx, bytes.NewReader(changed), "b", Expect{})
-		if err != nil || res.Outcome != Conflict {
-			t.Fatalf("outcome %v, %v; want conflict", res.Outcome, err)
+		if p < 0 {
+			continue
 		}
-		if res.Instance.SHA256 != first.Instance.SHA256 || res.Instance.Source != "a" {
-			t.Error("the first copy was not kept")
+		pv := basis[p]
+		basis = append(basis[:p], basis[p+1:]...)
+		for i := range basis {
+			if basis[i].effect>>bit&1 == 1 {
+				basis[i].effect ^= pv.effect
+				basis[i].bits ^= pv.bits
+			}
 		}
-		if n := blobCount(t, s); n != 1 {
-			t.Errorf("%d blobs, want 1", n)
+		if target.effect>>bit&1 == 1 {
+			target.effect ^= pv.effect
+			target.bits ^= pv.bits
 		}
-	})
+	}
+	if target.effect != 0 {
+		t.Fatal("no forgery found")
+	}
+	for j := range 32 {
+		if target.bits>>j&1 == 1 {
+			out[at+j/8] ^= 1 << (j % 8)
+		}
+	}
+	if crc(out) != crc(want) || bytes.Equal(out, want) {
+		t.Fatal("forgery failed")
+	}
+	return out
+}
+
+// TestSameBytes compares readers that differ at the buffer's edges, end
+// early or run on.
+func TestSameBytes(t *testing.T) {
+	n := 256<<10*2 + 5
+	a := make([]byte, n)
+	for i := range a {
+		a[i] = byte(i * 31)
+	}
+	flip := func(i int) []byte { b := bytes.Clone(a); b[i] ^= 1; return b }
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"same", bytes.Clone(a), true},
+		{"first byte", flip(0), false},
+		{"last of a buffer", flip(256<<10 - 1), false},
+		{"first of the next", flip(256 << 10), false},
+		{"last byte", flip(n - 1), false},
+		{"shorter", a[:n-1], false},
+		{"a buffer shorter", a[:256<<10], false},
+		{"longer", append(bytes.Clone(a), 0), false},
+		{"empty", nil, false},
+	} {
+		got, err := sameBytes(bytes.NewReader(a), iotest.HalfReader(bytes.NewReader(c.b)))
+		if err != nil || got != c.want {
+			t.Errorf("%s: %v, %v; want %v", c.name, got, err, c.want)
+		}
+		back, err := sameBytes(bytes.NewReader(c.b), bytes.NewReader(a))
+		if err != nil || back != c.want {
+			t.Errorf("%s, the other way round: %v, %v; want %v", c.name, back, err, c.want)
+		}
+	}
+	if same, err := sameBytes(bytes.NewReader(nil), bytes.NewReader(nil)); err != nil || !same {
+		t.Errorf("two empty readers: %v, %v", same, err)
+	}
+	if _, err := sameBytes(iotest.ErrReader(io.ErrClosedPipe), bytes.NewReader(a)); err == nil {
+		t.Error("a failing reader compared without error")
+	}
 }
 
 // TestIngestRefuses checks that bad input is refused with the right
@@ -295,7 +405,7 @@ func TestIngestDataset(t *testing.T) {
 		changed := bytes.Clone(ds)
 		changed[len(changed)-100] ^= 0xFF
 		other, err := s.IngestDataset(context.Background(), meta, bytes.NewReader(changed), "dimse:CT2@127.0.0.1")
-		if err != nil || other.Outcome != Conflict || other.Instance.SHA256 != res.Instance.SHA256 {
+		if err != nil || other.Outcome != Conflict || other.Instance.BlobKey != res.Instance.BlobKey {
 			t.Errorf("other bytes under the same UID: %v %v, want conflict keeping the first", other.Outcome, err)
 		}
 		if n := blobCount(t, s); n != 1 {

@@ -135,3 +135,45 @@ func TestSchemaTooNew(t *testing.T) {
 		})
 	}
 }
+
+// TestMigrateToCRC32C upgrades a catalog whose instances carry a SHA-256
+// (migration 0003): they keep their rows, without a checksum, and new
+// ones get theirs. The older schema is made by undoing 0003 by hand.
+func TestMigrateToCRC32C(t *testing.T) {
+	for _, m := range catalogMakers {
+		t.Run(m.name, func(t *testing.T) {
+			ctx := context.Background()
+			open := m.new(t)
+			c, err := open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			old := testInstance(1, 1, 1)
+			putAll(t, c, []Instance{old})
+			db := c.(*sqlCatalog).db
+			for _, q := range []string{
+				"ALTER TABLE instances DROP COLUMN crc32c",
+				"ALTER TABLE instances ADD COLUMN sha256 " + map[string]string{"sqlite": "BLOB", "postgres": "BYTEA"}[m.name],
+				"UPDATE instances SET sha256 = " + map[string]string{"sqlite": "zeroblob(32)", "postgres": "decode(repeat('00', 32), 'hex')"}[m.name],
+				"DELETE FROM schema_migrations WHERE version = 3",
+			} {
+				if err := db.exec(ctx, q); err != nil {
+					t.Fatalf("%s: %v", q, err)
+				}
+			}
+			c.Close()
+			c = mustOpen(t, open)
+			got, err := c.GetInstance(ctx, old.SOPInstanceUID)
+			if err != nil || got.CRC32C != nil || got.BlobKey != old.BlobKey {
+				t.Fatalf("after the upgrade: %+v, %v; want the row, without a checksum", got, err)
+			}
+			fresh := testInstance(1, 1, 2)
+			top := uint32(0xFFFFFFFF) // the sign bit of an INTEGER that is not 64-bit
+			fresh.CRC32C = &top
+			putAll(t, c, []Instance{fresh})
+			if got, err := c.GetInstance(ctx, fresh.SOPInstanceUID); err != nil || got.CRC32C == nil || *got.CRC32C != *fresh.CRC32C {
+				t.Errorf("a new instance: %+v, %v; want its CRC-32C", got.CRC32C, err)
+			}
+		})
+	}
+}

@@ -82,7 +82,7 @@ func (s *Store) reindex(ctx context.Context, bi BlobInfo) (bool, error) {
 		return false, err
 	}
 	// A local copy gives the parser random access whatever the store.
-	tmp, size, sum, err := s.spool(nil, rc)
+	tmp, size, crc, err := s.spool(nil, rc, false)
 	rc.Close()
 	if errors.Is(err, ErrTooLarge) {
 		return false, nil // ingest would have refused it
@@ -102,7 +102,7 @@ func (s *Store) reindex(ctx context.Context, bi BlobInfo) (bool, error) {
 	if err != nil {
 		return false, nil
 	}
-	in.SHA256 = sum
+	in.CRC32C = &crc
 	in.Size, in.BlobKey, in.ReceivedAt, in.Source = size, bi.Key, bi.ModTime, "recovered"
 	stored, err := s.Catalog.PutInstance(ctx, in, nil)
 	if errors.Is(err, ErrExists) {

@@ -62,7 +62,7 @@ func TestRecover(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the lost row is not back: %v", err)
 		}
-		if got.BlobKey != lost.Instance.BlobKey || got.SHA256 != lost.Instance.SHA256 || got.Size != lost.Instance.Size ||
+		if got.BlobKey != lost.Instance.BlobKey || *got.CRC32C != *lost.Instance.CRC32C || got.Size != lost.Instance.Size ||
 			got.StudyInstanceUID != lost.Instance.StudyInstanceUID || got.Source != "recovered" {
 			t.Errorf("re-indexed %+v, want the row it lost %+v", got, lost.Instance)
 		}

@@ -39,11 +39,12 @@ func TestDropCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	w := &writeback{f: f}
 	for off := 0; off < len(data); off += 100_000 {
-		if _, err := w.Write(data[off:min(off+100_000, len(data))]); err != nil {
+		n, err := f.Write(data[off:min(off+100_000, len(data))])
+		if err != nil {
 			t.Fatal(err)
 		}
+		startWriteback(f, int64(off), int64(n))
 	}
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)

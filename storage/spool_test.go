@@ -2,8 +2,8 @@ package storage
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"errors"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -40,7 +40,8 @@ func TestSpool(t *testing.T) {
 				if m != nil {
 					want = append(bytes.Clone(head.Bytes()), data...)
 				}
-				f, size, sum, err := s.spool(m, bytes.NewReader(data))
+				_, disk := blobs.(*Disk)
+				f, size, crc, err := s.spool(m, bytes.NewReader(data), disk)
 				if err != nil {
 					t.Fatalf("%d bytes: %v", n, err)
 				}
@@ -50,8 +51,8 @@ func TestSpool(t *testing.T) {
 				if size != int64(len(want)) || !bytes.Equal(got, want) {
 					t.Errorf("%d bytes, meta %v: spooled %d bytes (size %d), want %d", n, m != nil, len(got), size, len(want))
 				}
-				if sum != sha256.Sum256(want) {
-					t.Errorf("%d bytes, meta %v: wrong SHA-256", n, m != nil)
+				if crc != crc32.Checksum(want, crc32.MakeTable(crc32.Castagnoli)) {
+					t.Errorf("%d bytes, meta %v: wrong CRC-32C", n, m != nil)
 				}
 			}
 		}
@@ -63,15 +64,17 @@ func TestSpool(t *testing.T) {
 
 // TestSpoolRefuses: too large, or a sender that breaks off, leaves nothing.
 func TestSpoolRefuses(t *testing.T) {
-	s := &Store{TempDir: t.TempDir(), MaxInstance: 1000}
-	if _, _, _, err := s.spool(nil, bytes.NewReader(make([]byte, 1001))); !errors.Is(err, ErrTooLarge) {
-		t.Errorf("1001 bytes with a limit of 1000: %v, want ErrTooLarge", err)
-	}
-	broken := io.MultiReader(bytes.NewReader(make([]byte, 500)), iotest.ErrReader(errors.New("connection reset")))
-	if _, _, _, err := s.spool(nil, broken); err == nil {
-		t.Error("a broken reader spooled without error")
-	}
-	if left, _ := os.ReadDir(s.TempDir); len(left) != 0 {
-		t.Errorf("%d files left in the spool", len(left))
+	for _, wb := range []bool{false, true} {
+		s := &Store{TempDir: t.TempDir(), MaxInstance: 600 << 10}
+		if _, _, _, err := s.spool(nil, bytes.NewReader(make([]byte, 600<<10+1)), wb); !errors.Is(err, ErrTooLarge) {
+			t.Errorf("one byte over the limit: %v, want ErrTooLarge", err)
+		}
+		broken := io.MultiReader(bytes.NewReader(make([]byte, 500<<10)), iotest.ErrReader(errors.New("connection reset")))
+		if _, _, _, err := s.spool(nil, broken, wb); err == nil {
+			t.Error("a broken reader spooled without error")
+		}
+		if left, _ := os.ReadDir(s.TempDir); len(left) != 0 {
+			t.Errorf("%d files left in the spool", len(left))
+		}
 	}
 }

@@ -76,7 +76,7 @@ const instanceCols = `p.patient_id, p.patient_name, p.birth_date, p.sex,
 	se.series_uid, se.modality, se.series_number, se.series_description,
 	i.sop_class_uid, i.sop_uid, i.instance_number, i.number_of_frames,
 	i.pixel_rows, i.pixel_columns, i.transfer_syntax_uid,
-	i.size, i.sha256, i.blob_key, i.received_at, i.source`
+	i.size, i.crc32c, i.blob_key, i.received_at, i.source`
 
 const instanceFrom = ` FROM instances i
 	JOIN series se ON se.id = i.series_pk
@@ -93,21 +93,21 @@ const (
 
 func scanInstance(r row) (Instance, error) {
 	var in Instance
-	var sum []byte
+	var crc *int64
 	err := r.Scan(&in.PatientID, &in.PatientName, &in.PatientBirthDate, &in.PatientSex,
 		&in.StudyInstanceUID, &in.StudyDate, &in.StudyTime, &in.AccessionNumber,
 		&in.StudyDescription, &in.ReferringPhysicianName, &in.StudyID,
 		&in.SeriesInstanceUID, &in.Modality, &in.SeriesNumber, &in.SeriesDescription,
 		&in.SOPClassUID, &in.SOPInstanceUID, &in.InstanceNumber, &in.NumberOfFrames,
 		&in.Rows, &in.Columns, &in.TransferSyntaxUID,
-		&in.Size, &sum, &in.BlobKey, timeScanner{&in.ReceivedAt}, &in.Source)
+		&in.Size, &crc, &in.BlobKey, timeScanner{&in.ReceivedAt}, &in.Source)
 	if err != nil {
 		return Instance{}, err
 	}
-	if len(sum) != len(in.SHA256) {
-		return Instance{}, fmt.Errorf("instance %s: stored hash has %d bytes", in.SOPInstanceUID, len(sum))
+	if crc != nil {
+		c := uint32(*crc)
+		in.CRC32C = &c
 	}
-	copy(in.SHA256[:], sum)
 	return in, nil
 }
 
@@ -255,11 +255,11 @@ func (c *sqlCatalog) putInstanceTx(ctx context.Context, tx sqlTx, in *Instance) 
 	}
 	r, err := tx.query(ctx, `INSERT INTO instances (series_pk, sop_uid, sop_class_uid,
 		instance_number, number_of_frames, pixel_rows, pixel_columns, transfer_syntax_uid,
-		size, sha256, blob_key, received_at, source)
+		size, crc32c, blob_key, received_at, source)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
 		ON CONFLICT (sop_uid) DO NOTHING RETURNING id`,
 		seriesPK, in.SOPInstanceUID, in.SOPClassUID, in.InstanceNumber, in.NumberOfFrames,
-		in.Rows, in.Columns, in.TransferSyntaxUID, in.Size, in.SHA256[:], in.BlobKey,
+		in.Rows, in.Columns, in.TransferSyntaxUID, in.Size, crcArg(in.CRC32C), in.BlobKey,
 		c.d.timeArg(in.ReceivedAt), in.Source)
 	if err != nil {
 		return false, fmt.Errorf("insert instance: %w", err)
@@ -559,3 +559,12 @@ func (c *sqlCatalog) ListBlobKeys(ctx context.Context, fn func(key string) error
 }
 
 func (c *sqlCatalog) Close() error { return c.db.close() }
+
+// crcArg binds a checksum as the 64-bit integer both databases store it
+// as (PostgreSQL has no unsigned 32-bit type).
+func crcArg(c *uint32) any {
+	if c == nil {
+		return nil
+	}
+	return int64(*c)
+}

@@ -2,7 +2,6 @@ package storage
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"sort"
 	"testing"
@@ -96,7 +95,7 @@ func benchArchive(n int) []Instance {
 		in.AccessionNumber = fmt.Sprintf("ACC%07d", i)
 		in.StudyDescription = benchDescription[i%len(benchDescription)]
 		in.Modality = benchModalities[i%len(benchModalities)]
-		in.SHA256 = sha256.Sum256([]byte(in.SOPInstanceUID))
+		in.CRC32C = crcOf([]byte(in.SOPInstanceUID))
 		out[i] = in
 	}
 	return out

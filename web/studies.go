@@ -2,7 +2,6 @@ package web
 
 import (
 	"context"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -422,8 +421,8 @@ func (s *server) renderInstance(w http.ResponseWriter, r *http.Request) {
 	defer done()
 	s.serveFrame(w, r, frameSource{
 		id: in.SOPInstanceUID,
-		// A stored instance never changes; its hash names its bytes.
-		version: hex.EncodeToString(in.SHA256[:8]),
+		// A stored copy never changes, and each has its own blob key.
+		version: in.BlobKey,
 		meta:    &f.Meta,
 		frames:  f.NumFrames(),
 		render:  func(n int, v view) (rendered, error) { return renderFile(f, n, v) },
