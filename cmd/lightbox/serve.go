@@ -45,6 +45,8 @@ type serveOptions struct {
 	// orphanGrace spares blobs younger than this in the start-up orphan
 	// scan; other nodes sharing the store may be mid-ingest.
 	orphanGrace time.Duration
+	// corsOrigins may call DICOMweb from their pages (normalized).
+	corsOrigins []string
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
@@ -63,6 +65,13 @@ func parseServeFlags(args []string, stderr io.Writer) (serveOptions, error) {
 	fs.StringVar(&o.testdata, "testdata", "", "folder of DICOM files the viewer also lists, as make run does with ./testdata (default: none)")
 	fs.StringVar(&o.cert, "cert", "", "PEM certificate (chain) to serve instead of the self-signed one; needs --key")
 	fs.StringVar(&o.key, "key", "", "PEM private key of --cert")
+	fs.Func("cors-origin", "a web origin (https://host[:port]) whose pages may call DICOMweb, e.g. a viewer on another host; repeat for more (default: none)", func(s string) error {
+		n, err := dicomweb.NormalizeOrigin(s)
+		if err == nil {
+			o.corsOrigins = append(o.corsOrigins, n)
+		}
+		return err
+	})
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lightbox serve [flags]\n\nServes the viewer over HTTPS. Without --cert/--key a self-signed\ncertificate is made at first start and kept under --data.\n\nflags:")
 		fs.PrintDefaults()
@@ -128,7 +137,8 @@ func serve(ctx context.Context, o serveOptions, out io.Writer, log *slog.Logger)
 		return err
 	}
 	dw := dicomweb.New(dicomweb.Config{
-		Store: store,
+		Store:          store,
+		AllowedOrigins: o.corsOrigins,
 		// A token from `lightbox token create`; only its hash is stored.
 		Authenticate: func(ctx context.Context, token string) (string, bool) {
 			name, _, err := store.Catalog.VerifyToken(ctx, token)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -270,13 +271,16 @@ func TestParseServeFlags(t *testing.T) {
 		t.Errorf("defaults: %+v %v", o, err)
 	}
 	o, err = parseServeFlags([]string{"--data", "d", "--http", ":1", "--testdata", "t", "--cert", "c", "--key", "k",
-		"--db", "postgres://x", "--blobs", "s3://y", "--dimse", ":2", "--dimse-tls", ":3", "--dimse-client-ca", "ca.pem", "--ae", "PACSGW", "--orphan-grace", "1h"}, io.Discard)
+		"--db", "postgres://x", "--blobs", "s3://y", "--dimse", ":2", "--dimse-tls", ":3", "--dimse-client-ca", "ca.pem", "--ae", "PACSGW", "--orphan-grace", "1h",
+		"--cors-origin", "HTTPS://Viewer.Example.org:443/", "--cors-origin", "http://127.0.0.1:3000"}, io.Discard)
 	want := serveOptions{data: "d", addr: ":1", testdata: "t", cert: "c", key: "k", db: "postgres://x", blobs: "s3://y",
-		dimse: ":2", dimseTLS: ":3", clientCA: "ca.pem", ae: "PACSGW", orphanGrace: time.Hour}
-	if err != nil || o != want {
+		dimse: ":2", dimseTLS: ":3", clientCA: "ca.pem", ae: "PACSGW", orphanGrace: time.Hour,
+		corsOrigins: []string{"https://viewer.example.org", "http://127.0.0.1:3000"}}
+	if err != nil || !reflect.DeepEqual(o, want) {
 		t.Errorf("flags: %+v %v", o, err)
 	}
-	for _, args := range [][]string{{"--cert", "c"}, {"--key", "k"}, {"extra"}, {"--nope"}} {
+	for _, args := range [][]string{{"--cert", "c"}, {"--key", "k"}, {"extra"}, {"--nope"},
+		{"--cors-origin", "*"}, {"--cors-origin", "https://viewer.example.org/ohif"}, {"--cors-origin", "viewer.example.org"}} {
 		if _, err := parseServeFlags(args, io.Discard); err == nil {
 			t.Errorf("%v: no error", args)
 		}

@@ -1,6 +1,7 @@
 package dicomweb
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -15,6 +17,7 @@ import (
 
 	"lightbox/internal/chromium"
 	"lightbox/internal/npm"
+	"lightbox/storage"
 )
 
 // The JavaScript DICOMweb client of OHIF and dcmjs, run unmodified in
@@ -40,8 +43,28 @@ type clientRun struct {
 // finds them by QIDO-RS at every level, and reads each back by WADO-RS:
 // metadata, the instance (byte for byte), its first frame (native samples
 // of the right length, decoded from JPEG where it is stored so), a
-// rendered JPEG, a thumbnail, and its whole series.
+// rendered JPEG, a thumbnail, and its whole series. It does so from a
+// page of the same origin, and from a page of another origin that
+// AllowedOrigins names (CORS, as for a viewer on another host); from an
+// origin not named, the browser lets no request through and nothing is
+// stored.
 func TestDicomwebClient(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		other bool     // DICOMweb on another origin than the page
+		allow []string // AllowedOrigins; "PAGE" is the page's origin
+	}{
+		{"same origin", false, nil},
+		{"another origin, allowed", true, []string{"https://viewer.example.org", "PAGE"}},
+		{"another origin, not allowed", true, []string{"https://viewer.example.org"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			testDicomwebClient(t, c.other, c.allow)
+		})
+	}
+}
+
+func testDicomwebClient(t *testing.T, other bool, allow []string) {
 	bin := chromium.Find(t)
 	js := npm.File(t, clientPkg, clientVersion, clientIntegrity, "package/build/dicomweb-client.js")
 	names := []string{"mr-small.dcm", "ct-signed-implicit-512.dcm", "xa-jpeg-baseline-96frame.dcm"}
@@ -58,7 +81,6 @@ func TestDicomwebClient(t *testing.T) {
 	}
 
 	r := chi.NewRouter()
-	r.Mount("/dicom-web", New(Config{Store: newStore(t), Authenticate: authenticate}))
 	r.Get("/client/dicomweb-client.js", func(w http.ResponseWriter, r *http.Request) { http.ServeFile(w, r, js) })
 	r.Get("/client/file/{name}", func(w http.ResponseWriter, r *http.Request) {
 		http.ServeFile(w, r, filepath.Join("../../testdata", filepath.Base(chi.URLParam(r, "name"))))
@@ -68,12 +90,38 @@ func TestDicomwebClient(t *testing.T) {
 	})
 	srv := httptest.NewServer(r)
 	t.Cleanup(srv.Close)
+	for i, o := range allow {
+		if o == "PAGE" {
+			allow[i] = srv.URL
+		}
+	}
+	store := newStore(t)
+	root := srv.URL + "/dicom-web"
+	dw := New(Config{Store: store, Authenticate: authenticate, AllowedOrigins: allow})
+	if other {
+		api := chi.NewRouter()
+		api.Mount("/dicom-web", dw)
+		// 127.0.0.1 and localhost are two origins.
+		apiSrv := httptest.NewServer(api)
+		t.Cleanup(apiSrv.Close)
+		root = strings.Replace(apiSrv.URL, "127.0.0.1", "localhost", 1) + "/dicom-web"
+	} else {
+		r.Mount("/dicom-web", dw)
+	}
+	allowed := !other || slices.Contains(allow, srv.URL)
 
 	page := chromium.Start(t, bin, srv.URL+"/client/", 800, 600)
 	page.WaitFor("dicomweb-client", `window.DICOMwebClient && DICOMwebClient.api`)
 	names2, _ := json.Marshal(names)
-	script := strings.NewReplacer("NAMES", string(names2), "TOKEN", token).Replace(clientScript)
+	script := strings.NewReplacer("NAMES", string(names2), "TOKEN", token, "ROOT", root).Replace(clientScript)
 	out, err := page.TryEval(script)
+	if !allowed {
+		n, _ := store.Catalog.Instances(context.Background(), storage.Query{})
+		if err == nil || len(n) != 0 {
+			t.Fatalf("from an origin not allowed: %v, %d instances stored; want the browser to refuse, and none", err, len(n))
+		}
+		return
+	}
 	if err != nil {
 		t.Fatalf("the client failed: %v", err)
 	}
@@ -115,7 +163,7 @@ func TestDicomwebClient(t *testing.T) {
 // clientScript is the page's side: every call is the library's own.
 const clientScript = `(async () => {
 	const c = new DICOMwebClient.api.DICOMwebClient({
-		url: location.origin + "/dicom-web",
+		url: "ROOT",
 		headers: {Authorization: "Bearer TOKEN"},
 	});
 	const bufs = await Promise.all(NAMES.map(n => fetch("/client/file/" + n).then(r => r.arrayBuffer())));

@@ -42,6 +42,11 @@ type Config struct {
 	// MaxResults caps one QIDO-RS response; a larger or absent limit is
 	// cut to it with a Warning header. 0 means 1000.
 	MaxResults int
+	// AllowedOrigins are the web origins (e.g. "https://viewer.example.org")
+	// whose pages may call DICOMweb from a browser (CORS); none by default,
+	// which leaves Lightbox's own pages only. Entries that NormalizeOrigin
+	// refuses allow nothing.
+	AllowedOrigins []string
 }
 
 // server is the state behind the handler.
@@ -52,6 +57,7 @@ type server struct {
 	log        *slog.Logger
 	render     chan struct{}
 	maxResults int
+	origins    map[string]bool
 }
 
 // New builds the DICOMweb handler, to be mounted at the DICOMweb root
@@ -76,12 +82,18 @@ func newServer(cfg Config) *server {
 	if s.maxResults <= 0 {
 		s.maxResults = 1000
 	}
+	s.origins = map[string]bool{}
+	for _, o := range cfg.AllowedOrigins {
+		if n, err := NormalizeOrigin(o); err == nil {
+			s.origins[n] = true
+		}
+	}
 	return s
 }
 
 func (s *server) routes() http.Handler {
 	r := chi.NewRouter()
-	r.Use(s.authenticate)
+	r.Use(s.cors, s.authenticate)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusNotFound, "no such DICOMweb resource")
 	})
