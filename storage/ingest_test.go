@@ -486,3 +486,36 @@ func TestIngestBareDataset(t *testing.T) {
 		}
 	})
 }
+
+// TestCompareWithoutChecksum: an instance stored before Lightbox kept
+// checksums is told from other copies by its bytes alone.
+func TestCompareWithoutChecksum(t *testing.T) {
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		raw, _ := os.ReadFile("../testdata/mr-small.dcm")
+		first, err := s.Ingest(ctx, bytes.NewReader(raw), "a", Expect{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := first.Instance
+		old.CRC32C = nil
+		changed := bytes.Clone(raw)
+		changed[len(changed)-300] ^= 0xFF
+		for _, c := range []struct {
+			name string
+			b    []byte
+			want Outcome
+		}{{"same bytes", raw, Duplicate}, {"a pixel changed", changed, Conflict}} {
+			f, size, crc, err := s.spool(nil, bytes.NewReader(c.b), false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := s.compare(ctx, old, f, size, crc)
+			f.Close()
+			os.Remove(f.Name())
+			if err != nil || res.Outcome != c.want || res.Instance.BlobKey != old.BlobKey {
+				t.Errorf("%s: %v, %v; want %v keeping the first", c.name, res.Outcome, err, c.want)
+			}
+		}
+	})
+}
