@@ -16,7 +16,8 @@ import (
 // group in front when meta is given, so that the header can be checked
 // before anything is stored and memory stays bounded whatever the size.
 // It returns the file, its size and its CRC-32C, computed on the way
-// (with the CPU's CRC instruction: a fiftieth of what SHA-256 cost).
+// (with the CPU's CRC32 instruction: 27 µs for a 530 KB CT slice,
+// where SHA-256 took 330 µs).
 //
 // When writeback is set (the file will be fsynced), another goroutine
 // asks the kernel every writebackChunk bytes to start writing them to the
