@@ -250,6 +250,56 @@ func (s *scanner) items(item header, end int64, depth int) (int64, error) {
 // scanFile checks the preamble and file meta group of a Part 10 file and
 // then walks its data set. A bare data set, without preamble and meta
 // group, is read too (scanRaw).
+// metaGroup walks the file meta group that follows the preamble and
+// "DICM": the elements of group 0002 one after another, whatever its
+// group length says. It returns the offset of the first byte after them,
+// how many there are, and the Transfer Syntax UID's value if present.
+func (s *scanner) metaGroup() (end int64, elems int, ts []byte, err error) {
+	off := int64(132)
+	for off+8 <= s.size {
+		// The meta group is always explicit VR little endian; the data set
+		// after it may not be, so look at the group before the VR.
+		g, err := s.read(off, 2)
+		if err != nil || binary.LittleEndian.Uint16(g) != 0x0002 {
+			break
+		}
+		h, err := s.element(off)
+		if err != nil {
+			return 0, 0, nil, fmt.Errorf("file meta: %w", err)
+		}
+		next, err := s.skipValue(h, s.size, 0)
+		if err != nil {
+			return 0, 0, nil, fmt.Errorf("file meta: %w", err)
+		}
+		if h.tag == 0x00020010 {
+			if h.length > 64 {
+				return 0, 0, nil, fmt.Errorf("%w: transfer syntax UID of %d bytes", ErrMalformed, h.length)
+			}
+			ts = make([]byte, h.length)
+			if _, err := s.src.ReadAt(ts, h.value); err != nil {
+				return 0, 0, nil, fmt.Errorf("read transfer syntax: %w", err)
+			}
+		}
+		off = next
+		elems++
+	}
+	return off, elems, ts, nil
+}
+
+// MetaGroupEnd returns where the data set starts in a Part 10 file whose
+// first bytes are b: the offset of the first byte after its file meta
+// group. b may end anywhere after the meta group; an element of the
+// group that runs past the end of b is an error. Storage uses it to find
+// the data set of a stored copy without reading the whole of it.
+func MetaGroupEnd(b []byte) (int64, error) {
+	if len(b) < 132 || string(b[128:132]) != "DICM" {
+		return 0, fmt.Errorf("%w: no DICM prefix", ErrNotDICOM)
+	}
+	s := &scanner{src: bytes.NewReader(b), size: int64(len(b)), order: binary.LittleEndian}
+	end, _, _, err := s.metaGroup()
+	return end, err
+}
+
 func scanFile(src io.ReaderAt, size int64) (*layout, []byte, error) {
 	src = &blockReader{src: src, size: size}
 	s := &scanner{src: src, size: size, order: binary.LittleEndian}
@@ -263,35 +313,11 @@ func scanFile(src io.ReaderAt, size int64) (*layout, []byte, error) {
 		return scanRaw(src, size)
 	}
 	l := &layout{}
-	off := int64(132)
-	var tsValue []byte
-	for off+8 <= size {
-		// The meta group is always explicit VR little endian; the data set
-		// after it may not be, so look at the group before the VR.
-		g, err := s.read(off, 2)
-		if err != nil || binary.LittleEndian.Uint16(g) != 0x0002 {
-			break
-		}
-		h, err := s.element(off)
-		if err != nil {
-			return nil, nil, fmt.Errorf("file meta: %w", err)
-		}
-		next, err := s.skipValue(h, size, 0)
-		if err != nil {
-			return nil, nil, fmt.Errorf("file meta: %w", err)
-		}
-		if h.tag == 0x00020010 {
-			if h.length > 64 {
-				return nil, nil, fmt.Errorf("%w: transfer syntax UID of %d bytes", ErrMalformed, h.length)
-			}
-			tsValue = make([]byte, h.length)
-			if _, err := src.ReadAt(tsValue, h.value); err != nil {
-				return nil, nil, fmt.Errorf("read transfer syntax: %w", err)
-			}
-		}
-		off = next
-		l.metaElems++
+	off, elems, tsValue, err := s.metaGroup()
+	if err != nil {
+		return nil, nil, err
 	}
+	l.metaElems = elems
 	inferred := tsValue == nil
 	if inferred {
 		// PS3.10 requires it, but some writers leave it out; dcmtk then

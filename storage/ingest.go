@@ -158,7 +158,7 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 		return Result{}, fmt.Errorf("ingest %s: %w", in.SOPInstanceUID, err)
 	}
 	if old.SOPInstanceUID != "" {
-		return s.compare(ctx, old, tmp, size, crc)
+		return s.compare(ctx, old, in, tmp, f.DatasetOffset())
 	}
 	// The rows are written while the blob is put in place, and committed
 	// only once it is durable.
@@ -172,7 +172,7 @@ func (s *Store) ingest(ctx context.Context, meta *dicom.FileMeta, r io.Reader, s
 			if blob.wait() == nil && stored.BlobKey != in.BlobKey {
 				s.Blobs.Delete(context.WithoutCancel(ctx), in.BlobKey)
 			}
-			return s.compare(ctx, stored, tmp, size, crc)
+			return s.compare(ctx, stored, in, tmp, f.DatasetOffset())
 		}
 		// The row may or may not have been written (a commit can fail
 		// after it took effect); the blob stays for the orphan scan,
@@ -188,27 +188,78 @@ type lookup struct {
 }
 
 // compare tells a resend of the stored instance old from another copy
-// under its SOP Instance UID, the new one being the size bytes of tmp:
-// by their sizes and checksums when these differ, else byte for byte
-// against the stored blob, so that a copy that differs is never taken
-// for a resend, whatever the checksum.
-func (s *Store) compare(ctx context.Context, old Instance, tmp *os.File, size int64, crc uint32) (Result, error) {
-	if old.Size != size || old.CRC32C != nil && *old.CRC32C != crc {
-		return Result{Outcome: Conflict, Instance: old}, nil
-	}
-	rc, err := s.Blobs.Get(ctx, old.BlobKey)
-	if err != nil {
+// under its SOP Instance UID. The new copy is in, whose bytes are tmp
+// with its data set from dsOff. It is a resend if its bytes are the
+// stored ones, or if its data set is: the file meta group says how the
+// copy came (Source AE, the writer's implementation), not what it is, so
+// the same instance sent again by another AE, or by STOW-RS after DIMSE,
+// is a duplicate too. Anything else is a conflict. Sizes and checksums
+// only save reading the stored copy when they already differ; a resend
+// is always confirmed byte for byte.
+func (s *Store) compare(ctx context.Context, old, in Instance, tmp *os.File, dsOff int64) (Result, error) {
+	dup, conflict := Result{Outcome: Duplicate, Instance: old}, Result{Outcome: Conflict, Instance: old}
+	fail := func(err error) (Result, error) {
 		return Result{}, fmt.Errorf("ingest %s: compare with the stored copy: %w", old.SOPInstanceUID, err)
 	}
-	defer rc.Close()
-	same, err := sameBytes(rc, io.NewSectionReader(tmp, 0, size))
+	if old.Size == in.Size && (old.CRC32C == nil || in.CRC32C == nil || *old.CRC32C == *in.CRC32C) {
+		same, err := s.sameAsStored(ctx, old.BlobKey, 0, io.NewSectionReader(tmp, 0, in.Size))
+		if err != nil {
+			return fail(err)
+		}
+		if same {
+			return dup, nil
+		}
+	}
+	dsLen := in.Size - dsOff
+	oldOff := old.Size - dsLen // where the stored data set starts, if it is this one
+	if old.TransferSyntaxUID != in.TransferSyntaxUID || dsOff < 132 || oldOff < 132 || oldOff > maxMetaGroup {
+		return conflict, nil
+	}
+	// The stored copy's meta group must end exactly there.
+	rc, err := s.Blobs.GetRange(ctx, old.BlobKey, 0, oldOff)
 	if err != nil {
-		return Result{}, fmt.Errorf("ingest %s: compare with the stored copy: %w", old.SOPInstanceUID, err)
+		return fail(err)
+	}
+	head, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		return fail(err)
+	}
+	if end, err := dicom.MetaGroupEnd(head); err != nil || end != oldOff {
+		return conflict, nil
+	}
+	same, err := s.sameAsStored(ctx, old.BlobKey, oldOff, io.NewSectionReader(tmp, dsOff, dsLen))
+	if err != nil {
+		return fail(err)
 	}
 	if same {
-		return Result{Outcome: Duplicate, Instance: old}, nil
+		return dup, nil
 	}
-	return Result{Outcome: Conflict, Instance: old}, nil
+	return conflict, nil
+}
+
+// maxMetaGroup bounds the file meta group compare reads of a stored copy:
+// real ones are a few hundred bytes.
+const maxMetaGroup = 64 << 10
+
+// sameAsStored reports whether the blob key, from offset off to its end,
+// holds the bytes r reads.
+func (s *Store) sameAsStored(ctx context.Context, key string, off int64, r io.Reader) (bool, error) {
+	var rc io.ReadCloser
+	var err error
+	if off == 0 {
+		rc, err = s.Blobs.Get(ctx, key)
+	} else {
+		var bi BlobInfo
+		if bi, err = s.Blobs.Stat(ctx, key); err == nil {
+			rc, err = s.Blobs.GetRange(ctx, key, off, bi.Size-off)
+		}
+	}
+	if err != nil {
+		return false, err
+	}
+	defer rc.Close()
+	return sameBytes(rc, r)
 }
 
 // sameBytes reports whether a and b read the same bytes to their ends.

@@ -510,12 +510,87 @@ func TestCompareWithoutChecksum(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := s.compare(ctx, old, f, size, crc)
+			pf, err := dicom.Parse(bytes.NewReader(c.b), int64(len(c.b)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := Instance{Size: size, CRC32C: &crc, TransferSyntaxUID: old.TransferSyntaxUID}
+			res, err := s.compare(ctx, old, in, f, pf.DatasetOffset())
 			f.Close()
 			os.Remove(f.Name())
 			if err != nil || res.Outcome != c.want || res.Instance.BlobKey != old.BlobKey {
 				t.Errorf("%s: %v, %v; want %v keeping the first", c.name, res.Outcome, err, c.want)
 			}
 		}
+	})
+}
+
+// TestIngestResendByAnotherRoute: the same instance stored as a file, then
+// C-STOREd by two AEs (each getting a meta group of its own), is one
+// duplicate after another: the data set decides, not the meta group. A
+// data set that only ends like the stored one, or another encoding of
+// it, still conflicts.
+func TestIngestResendByAnotherRoute(t *testing.T) {
+	raw, _ := os.ReadFile("../testdata/ct-signed-implicit-512.dcm")
+	f, err := dicom.Parse(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := f.DatasetOffset()
+	ds := raw[off:]
+	meta := func(ae, ts string) dicom.FileMeta {
+		return dicom.FileMeta{TransferSyntaxUID: ts, SOPClassUID: f.Meta.SOPClassUID, SOPInstanceUID: f.Meta.SOPInstanceUID, SourceAE: ae}
+	}
+	implicit := f.Meta.TransferSyntaxUID
+	// (0008,0000), a group length, sorts before every element of the data
+	// set: this copy's data set is the stored one with an element more.
+	longer := append(bytes.Clone(raw[:off]), append([]byte{8, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0}, ds...)...)
+	forEachStore(t, func(t *testing.T, s *Store) {
+		ctx := context.Background()
+		first, err := s.Ingest(ctx, bytes.NewReader(raw), "import", Expect{})
+		if err != nil || first.Outcome != Stored {
+			t.Fatalf("%v %v", first.Outcome, err)
+		}
+		for _, c := range []struct {
+			name string
+			send func() (Result, error)
+			want Outcome
+		}{
+			{"by DIMSE from CT1", func() (Result, error) {
+				return s.IngestDataset(ctx, meta("CT1", implicit), bytes.NewReader(ds), "dimse:CT1@127.0.0.1")
+			}, Duplicate},
+			{"by DIMSE from CT22", func() (Result, error) {
+				return s.IngestDataset(ctx, meta("CT22", implicit), bytes.NewReader(ds), "dimse:CT22@127.0.0.1")
+			}, Duplicate},
+			{"the file again", func() (Result, error) { return s.Ingest(ctx, bytes.NewReader(raw), "stow:a", Expect{}) }, Duplicate},
+			{"an element more", func() (Result, error) { return s.Ingest(ctx, bytes.NewReader(longer), "stow:a", Expect{}) }, Conflict},
+			{"declared explicit", func() (Result, error) {
+				return s.IngestDataset(ctx, meta("CT1", "1.2.840.10008.1.2.1"), bytes.NewReader(ds), "dimse:CT1@127.0.0.1")
+			}, Conflict},
+		} {
+			res, err := c.send()
+			if c.want == Conflict && err != nil {
+				continue // refused outright (the explicit reading fails): not stored either
+			}
+			if err != nil || res.Outcome != c.want || res.Instance.BlobKey != first.Instance.BlobKey {
+				t.Errorf("%s: %v, %v; want %v keeping the first copy", c.name, res.Outcome, err, c.want)
+			}
+		}
+		if n := blobCount(t, s); n != 1 {
+			t.Errorf("%d blobs, want 1", n)
+		}
+	})
+
+	// Stored the other way round: the longer copy first, then the file.
+	t.Run("longer first", func(t *testing.T) {
+		forEachStore(t, func(t *testing.T, s *Store) {
+			ctx := context.Background()
+			if _, err := s.Ingest(ctx, bytes.NewReader(longer), "import", Expect{}); err != nil {
+				t.Fatal(err)
+			}
+			if res, err := s.Ingest(ctx, bytes.NewReader(raw), "stow:a", Expect{}); err != nil || res.Outcome != Conflict {
+				t.Errorf("a data set that ends like the stored one: %v, %v; want conflict", res.Outcome, err)
+			}
+		})
 	})
 }
