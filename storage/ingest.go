@@ -215,19 +215,6 @@ func (s *Store) compare(ctx context.Context, old, in Instance, tmp *os.File, dsO
 	if old.TransferSyntaxUID != in.TransferSyntaxUID || dsOff < 132 || oldOff < 132 || oldOff > maxMetaGroup {
 		return conflict, nil
 	}
-	// The stored copy's meta group must end exactly there.
-	rc, err := s.Blobs.GetRange(ctx, old.BlobKey, 0, oldOff)
-	if err != nil {
-		return fail(err)
-	}
-	head, err := io.ReadAll(rc)
-	rc.Close()
-	if err != nil {
-		return fail(err)
-	}
-	if end, err := dicom.MetaGroupEnd(head); err != nil || end != oldOff {
-		return conflict, nil
-	}
 	same, err := s.sameAsStored(ctx, old.BlobKey, oldOff, io.NewSectionReader(tmp, dsOff, dsLen))
 	if err != nil {
 		return fail(err)
@@ -242,23 +229,25 @@ func (s *Store) compare(ctx context.Context, old, in Instance, tmp *os.File, dsO
 // real ones are a few hundred bytes.
 const maxMetaGroup = 64 << 10
 
-// sameAsStored reports whether the blob key, from offset off to its end,
-// holds the bytes r reads.
-func (s *Store) sameAsStored(ctx context.Context, key string, off int64, r io.Reader) (bool, error) {
-	var rc io.ReadCloser
-	var err error
-	if off == 0 {
-		rc, err = s.Blobs.Get(ctx, key)
-	} else {
-		var bi BlobInfo
-		if bi, err = s.Blobs.Stat(ctx, key); err == nil {
-			rc, err = s.Blobs.GetRange(ctx, key, off, bi.Size-off)
-		}
-	}
+// sameAsStored reports whether the blob key holds the bytes r reads after
+// a file meta group of skip bytes (none: the whole blob), in one read of
+// the blob. A stored copy whose meta group does not end exactly there is
+// not the same.
+func (s *Store) sameAsStored(ctx context.Context, key string, skip int64, r io.Reader) (bool, error) {
+	rc, err := s.Blobs.Get(ctx, key)
 	if err != nil {
 		return false, err
 	}
 	defer rc.Close()
+	if skip > 0 {
+		head := make([]byte, skip)
+		if _, err := io.ReadFull(rc, head); err != nil {
+			return false, err
+		}
+		if end, err := dicom.MetaGroupEnd(head); err != nil || end != skip {
+			return false, nil
+		}
+	}
 	return sameBytes(rc, r)
 }
 
